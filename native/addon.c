@@ -1,0 +1,251 @@
+/* N-API bindings: argument conversion only. Errors come back as negative errno values;
+ * naming and policy are the TypeScript side's job. */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include "hainit.h"
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
+
+static int inherited[256];
+static int ninherited;
+
+/* Descriptors open when the addon loads that Node did not open: Node's own are event polls,
+ * eventfds and pipes whose both ends it holds. Everything hainit opens later is excluded. */
+static void snapshot_inherited(void) {
+  struct { int fd; char link[64]; } seen[256];
+  int nseen = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int dfd = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d)) && nseen < 256) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd < 3 || fd == dfd) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, seen[nseen].link, sizeof seen[nseen].link - 1);
+    if (n < 0) continue;
+    seen[nseen].link[n] = 0;
+    seen[nseen].fd = fd;
+    nseen++;
+  }
+  closedir(d);
+  for (int i = 0; i < nseen; i++) {
+    if (strncmp(seen[i].link, "anon_inode:", 11) == 0) continue;
+    int pair = 0;
+    if (strncmp(seen[i].link, "pipe:", 5) == 0)
+      for (int j = 0; j < nseen; j++)
+        if (j != i && strcmp(seen[i].link, seen[j].link) == 0) pair = 1;
+    if (pair) continue;
+    inherited[ninherited++] = seen[i].fd;
+  }
+}
+
+static int32_t get_i32(napi_env env, napi_value v) {
+  int32_t x = 0;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+static napi_value mk_i32(napi_env env, int32_t x) {
+  napi_value v;
+  napi_create_int32(env, x, &v);
+  return v;
+}
+static char *get_str(napi_env env, napi_value v) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+static char **get_strv(napi_env env, napi_value arr, int prefix, const char *first, uint32_t *count) {
+  uint32_t n = 0;
+  napi_get_array_length(env, arr, &n);
+  char **v = calloc(n + prefix + 1, sizeof *v);
+  if (prefix) v[0] = strdup(first);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    napi_get_element(env, arr, i, &el);
+    v[i + prefix] = get_str(env, el);
+  }
+  *count = n + prefix;
+  return v;
+}
+static void free_strv(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+/* spawn(path, argv[], stdio[3], keepFds[], foreground, newProcessGroup) -> pid or -errno */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value a[6];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  struct spawn_req req;
+  memset(&req, 0, sizeof req);
+  char *path = get_str(env, a[0]);
+  uint32_t n, nsh;
+  char **argv = get_strv(env, a[1], 0, NULL, &n);
+  /* execvp's ENOEXEC fallback: /bin/sh PATH ARGS... (argv[0] replaced by the path) */
+  char **sh = calloc(n + 2, sizeof *sh);
+  sh[0] = strdup("sh");
+  sh[1] = strdup(path);
+  for (uint32_t i = 1; i < n; i++) sh[i + 1] = strdup(argv[i]);
+  nsh = n + 1;
+  (void)nsh;
+  for (int i = 0; i < 3; i++) {
+    napi_value el;
+    napi_get_element(env, a[2], i, &el);
+    req.stdio[i] = get_i32(env, el);
+  }
+  uint32_t nkeep = 0;
+  napi_get_array_length(env, a[3], &nkeep);
+  int keep[256];
+  if (nkeep > 256) nkeep = 256;
+  for (uint32_t i = 0; i < nkeep; i++) {
+    napi_value el;
+    napi_get_element(env, a[3], i, &el);
+    keep[i] = get_i32(env, el);
+  }
+  bool fg = false, pg = true;
+  napi_get_value_bool(env, a[4], &fg);
+  napi_get_value_bool(env, a[5], &pg);
+  req.path = path;
+  req.argv = argv;
+  req.sh_argv = sh;
+  req.keep = keep;
+  req.nkeep = (int)nkeep;
+  req.foreground = fg;
+  req.new_pgrp = pg;
+  int err = 0;
+  pid_t pid = spawn_child(&req, &err);
+  free(path);
+  free_strv(argv);
+  free_strv(sh);
+  return mk_i32(env, pid > 0 ? pid : -err);
+}
+
+/* reap(wantDetails) -> [{pid, code, signal, core, comm, startTicks}] */
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  bool details = false;
+  napi_get_value_bool(env, a[0], &details);
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  struct reaped buf[256];
+  uint32_t total = 0;
+  for (;;) {
+    int n = reap_some(buf, 256, details);
+    for (int i = 0; i < n; i++) {
+      napi_value o, nul;
+      napi_get_null(env, &nul);
+      napi_create_object(env, &o);
+      napi_set_named_property(env, o, "pid", mk_i32(env, buf[i].pid));
+      napi_set_named_property(env, o, "code", buf[i].exited ? mk_i32(env, buf[i].code) : nul);
+      napi_set_named_property(env, o, "signal", buf[i].exited ? nul : mk_i32(env, buf[i].signo));
+      napi_value b, s, t;
+      napi_get_boolean(env, buf[i].core, &b);
+      napi_set_named_property(env, o, "core", b);
+      napi_create_string_utf8(env, buf[i].comm, NAPI_AUTO_LENGTH, &s);
+      napi_set_named_property(env, o, "comm", s);
+      napi_create_double(env, (double)buf[i].start_ticks, &t);
+      napi_set_named_property(env, o, "startTicks", t);
+      napi_set_element(env, arr, total++, o);
+    }
+    if (n < 256) break;
+  }
+  return arr;
+}
+
+static napi_value js_sig_install(napi_env env, napi_callback_info info) { return mk_i32(env, sig_install()); }
+
+static napi_value js_two_ints(napi_env env, napi_callback_info info, int32_t *x, int32_t *y) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  *x = get_i32(env, a[0]);
+  *y = argc > 1 ? get_i32(env, a[1]) : 0;
+  return a[0];
+}
+static napi_value js_sig_target(napi_env env, napi_callback_info info) {
+  int32_t x, y;
+  if (!js_two_ints(env, info, &x, &y)) return NULL;
+  sig_set_target(x);
+  return NULL;
+}
+static napi_value js_sig_rewrite(napi_env env, napi_callback_info info) {
+  int32_t x, y;
+  if (!js_two_ints(env, info, &x, &y)) return NULL;
+  sig_set_rewrite(x, y);
+  return NULL;
+}
+static napi_value js_sig_mode(napi_env env, napi_callback_info info) {
+  int32_t x, y;
+  if (!js_two_ints(env, info, &x, &y)) return NULL;
+  sig_set_mode(x, y);
+  return NULL;
+}
+static napi_value js_sig_dropped(napi_env env, napi_callback_info info) {
+  napi_value v;
+  napi_create_double(env, (double)sig_dropped_records(), &v);
+  return v;
+}
+static napi_value js_kill(napi_env env, napi_callback_info info) {
+  int32_t pid, sig;
+  if (!js_two_ints(env, info, &pid, &sig)) return NULL;
+  return mk_i32(env, kill(pid, sig) == 0 ? 0 : -errno);
+}
+static napi_value js_subreaper(napi_env env, napi_callback_info info) {
+  int32_t on, unused;
+  if (!js_two_ints(env, info, &on, &unused)) return NULL;
+  if (on >= 0 && prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0) return mk_i32(env, -errno);
+  int is = 0;
+  if (prctl(PR_GET_CHILD_SUBREAPER, &is, 0, 0, 0) < 0) return mk_i32(env, -errno);
+  return mk_i32(env, is);
+}
+static napi_value js_pdeathsig(napi_env env, napi_callback_info info) {
+  int32_t sig, unused;
+  if (!js_two_ints(env, info, &sig, &unused)) return NULL;
+  return mk_i32(env, prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0 ? 0 : -errno);
+}
+static napi_value js_inherited(napi_env env, napi_callback_info info) {
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, (size_t)ninherited, &arr));
+  for (int i = 0; i < ninherited; i++) napi_set_element(env, arr, (uint32_t)i, mk_i32(env, inherited[i]));
+  return arr;
+}
+static napi_value js_sigrtmin(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMIN); }
+static napi_value js_sigrtmax(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMAX); }
+
+static napi_value init(napi_env env, napi_value exports) {
+  snapshot_inherited();
+  napi_property_descriptor props[] = {
+    {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL},
+    {"reap", NULL, js_reap, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsInstall", NULL, js_sig_install, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsTarget", NULL, js_sig_target, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsRewrite", NULL, js_sig_rewrite, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsMode", NULL, js_sig_mode, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsDropped", NULL, js_sig_dropped, NULL, NULL, NULL, napi_default, NULL},
+    {"kill", NULL, js_kill, NULL, NULL, NULL, napi_default, NULL},
+    {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
+    {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},
+    {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},
+    {"sigrtmin", NULL, js_sigrtmin, NULL, NULL, NULL, napi_default, NULL},
+    {"sigrtmax", NULL, js_sigrtmax, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof *props, props);
+  return exports;
+}
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

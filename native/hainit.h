@@ -1,0 +1,52 @@
+/* The N-API addon is a thin layer of system calls: no policy, no timers, no logging. */
+#ifndef HAINIT_H
+#define HAINIT_H
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HAINIT_MAXSIG 65 /* signals 1..64 */
+
+/* How the signal handler treats a signal. */
+enum { MODE_DROP = 0, MODE_FORWARD = 1, MODE_NOTIFY = 2 };
+
+/* Record written by the signal handler to the notification pipe. Fixed size,
+ * under PIPE_BUF, so each write is atomic even when handlers run concurrently. */
+struct hainit_sigrecord {
+  int32_t signo, code, pid, uid; /* from siginfo */
+  int32_t sent;                  /* signal forwarded (after rewrite), 0 if none */
+  int32_t target;                /* pid (or -pgid) it was sent to, 0 if none */
+  int32_t err;                   /* errno of kill(), 0 on success */
+  int32_t flags;                 /* HAINIT_REC_* */
+  int64_t mono_ns;               /* CLOCK_MONOTONIC at receipt */
+};
+#define HAINIT_REC_FORWARDED 1
+#define HAINIT_REC_SELF 2      /* raised by hainit itself (EPIPE, abort): never forwarded */
+#define HAINIT_REC_TTY 4       /* SIGTTIN/SIGTTOU from hainit's own terminal access */
+
+int sig_install(void);           /* returns the read end of the notification pipe or -errno */
+void sig_set_target(int target); /* >0 pid, <0 process group, 0 none */
+void sig_set_rewrite(int from, int to);
+void sig_set_mode(int sig, int mode);
+int64_t sig_dropped_records(void);
+
+struct spawn_req {
+  const char *path;
+  char *const *argv;       /* NULL-terminated */
+  char *const *sh_argv;    /* argv for /bin/sh when exec fails with ENOEXEC, or NULL */
+  int stdio[3];            /* fd to dup onto 0,1,2; -1 = keep hainit's own */
+  const int *keep;         /* inherited fds passed through */
+  int nkeep;
+  int foreground;          /* give the child the terminal on fd 0 when it is a tty */
+  int new_pgrp;
+};
+pid_t spawn_child(const struct spawn_req *req, int *err); /* -1 and *err on failure */
+
+struct reaped {
+  pid_t pid;
+  int exited, code, signo, core;
+  char comm[17];
+  long long start_ticks; /* since boot, from /proc/PID/stat; -1 unknown */
+};
+int reap_some(struct reaped *out, int max, int want_details);
+
+#endif

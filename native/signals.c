@@ -1,0 +1,100 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "hainit.h"
+
+static atomic_int target_pid;
+static atomic_int rewrite_to[HAINIT_MAXSIG];
+static atomic_int mode_of[HAINIT_MAXSIG];
+static atomic_llong dropped;
+static int notify_wr = -1;
+static pid_t self_pid;
+static struct sigaction previous[HAINIT_MAXSIG];
+
+static int is_fault(int sig) {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
+}
+
+/* Async-signal-safe only: atomics, kill(), write(), clock_gettime(), sigaction(). Forwarding
+ * happens here, not in JavaScript, so its latency does not depend on how busy the event loop is. */
+static void on_signal(int sig, siginfo_t *si, void *uctx) {
+  int saved_errno = errno;
+  struct hainit_sigrecord r;
+  memset(&r, 0, sizeof r);
+  r.signo = sig;
+  r.code = si->si_code;
+  r.pid = si->si_pid;
+  r.uid = (int32_t)si->si_uid;
+
+  if (is_fault(sig) && si->si_code > 0) {
+    /* A real fault in hainit (or V8's WebAssembly trap): hand it to whoever had it before. */
+    struct sigaction *p = &previous[sig];
+    if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+      p->sa_sigaction(sig, si, uctx);
+    } else if (p->sa_handler != SIG_IGN && p->sa_handler != SIG_DFL) {
+      p->sa_handler(sig);
+    } else {
+      signal(sig, SIG_DFL); /* returning re-executes the faulting instruction: default action */
+    }
+    errno = saved_errno;
+    return;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  r.mono_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+
+  if (si->si_code <= 0 && si->si_pid == self_pid && sig != SIGCHLD) {
+    r.flags |= HAINIT_REC_SELF; /* EPIPE on our own stderr, abort(): not the child's business */
+  } else if ((sig == SIGTTIN || sig == SIGTTOU) && si->si_code == SI_KERNEL) {
+    r.flags |= HAINIT_REC_TTY; /* hainit touched the terminal from the background */
+  } else if (atomic_load(&mode_of[sig]) == MODE_FORWARD) {
+    int to = atomic_load(&rewrite_to[sig]);
+    int target = atomic_load(&target_pid);
+    if (to > 0 && target != 0) {
+      r.sent = to;
+      r.target = target;
+      r.err = kill(target, to) == 0 ? 0 : errno;
+      if (!r.err) r.flags |= HAINIT_REC_FORWARDED;
+    }
+  }
+  if (notify_wr >= 0 && write(notify_wr, &r, sizeof r) != (ssize_t)sizeof r) atomic_fetch_add(&dropped, 1);
+  errno = saved_errno;
+}
+
+int sig_install(void) {
+  if (notify_wr >= 0) return -EALREADY;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
+  /* A bigger pipe holds a storm of ~25k records before any is dropped. */
+  (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  notify_wr = fds[1];
+  self_pid = getpid();
+  for (int s = 1; s < HAINIT_MAXSIG; s++) {
+    atomic_store(&rewrite_to[s], s);
+    atomic_store(&mode_of[s], MODE_FORWARD);
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int s = 1; s < HAINIT_MAXSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP || (s > 31 && s < SIGRTMIN)) continue; /* 32, 33: glibc's own */
+    if (sigaction(s, &sa, &previous[s]) < 0) return -errno;
+  }
+  return fds[0];
+}
+
+void sig_set_target(int target) { atomic_store(&target_pid, target); }
+void sig_set_rewrite(int from, int to) {
+  if (from > 0 && from < HAINIT_MAXSIG) atomic_store(&rewrite_to[from], to);
+}
+void sig_set_mode(int sig, int mode) {
+  if (sig > 0 && sig < HAINIT_MAXSIG) atomic_store(&mode_of[sig], mode);
+}
+int64_t sig_dropped_records(void) { return atomic_load(&dropped); }

@@ -1,0 +1,72 @@
+/** Every long option, once: the parser, the HAINIT_* environment mapping and --help are derived from this table. */
+export type OptionKind = 'flag' | 'count' | 'value' | 'list';
+
+export interface OptionSpec {
+  readonly name: string;
+  readonly short?: string;
+  readonly kind: OptionKind;
+  readonly arg?: string;
+  readonly help: string;
+  readonly section: string;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { section: 'Process and signals', name: 'signal-group', short: 'g', kind: 'flag', help: "forward signals to the child's whole process group" },
+  { section: 'Process and signals', name: 'single-child', short: 'c', kind: 'flag', help: 'forward signals to the child alone (the default; dumb-init spelling)' },
+  { section: 'Process and signals', name: 'rewrite', short: 'r', kind: 'list', arg: 'FROM:TO', help: 'rewrite a received signal before forwarding; TO=0 drops it; repeatable' },
+  { section: 'Process and signals', name: 'stop-signal', kind: 'value', arg: 'SIG', help: 'signal that stops the child during shutdown (default: the one received, after rewrite)' },
+  { section: 'Process and signals', name: 'remap-exit', short: 'e', kind: 'list', arg: 'CODE[:NEW]', help: "map the child's exit code (CODE alone means CODE:0); repeatable" },
+  { section: 'Process and signals', name: 'subreaper', short: 's', kind: 'flag', help: 'when not PID 1, become a child subreaper (default when not PID 1; --no-subreaper)' },
+  { section: 'Process and signals', name: 'pdeath-signal', short: 'p', kind: 'value', arg: 'SIG', help: 'signal hainit receives when its parent dies' },
+  { section: 'Process and signals', name: 'verbose', short: 'v', kind: 'count', help: 'more logs: -v shows every signal and reap, -vv traces' },
+  { section: 'Process and signals', name: 'warn-on-reap', short: 'w', kind: 'flag', help: 'log every orphan reaped at warn level' },
+  { section: 'Process and signals', name: 'log-level', kind: 'value', arg: 'LEVEL', help: 'error, warn, info, debug or trace (default info); logs go to stderr' },
+  { section: 'Process and signals', name: 'log-format', kind: 'value', arg: 'FORMAT', help: 'text or json (default text)' },
+  { section: 'Shutdown', name: 'grace-period', kind: 'value', arg: 'DUR', help: "the pod's terminationGracePeriodSeconds: hainit has exited by then (default 30s)" },
+  { section: 'Shutdown', name: 'shutdown-delay', kind: 'value', arg: 'DUR', help: 'after the shutdown signal, keep serving with readiness failing this long (default 0s)' },
+  { section: 'Shutdown', name: 'pre-stop', kind: 'list', arg: 'CMD', help: 'drain command run after the delay, before the stop signal; repeatable, in order' },
+  { section: 'Shutdown', name: 'pre-stop-timeout', kind: 'value', arg: 'DUR', help: 'bound on each drain command (default 10s)' },
+  { section: 'Shutdown', name: 'orphan-grace', kind: 'value', arg: 'DUR', help: 'leftover processes get SIGTERM, then SIGKILL after this (default 2s)' },
+  { section: 'Startup', name: 'wait-for', kind: 'list', arg: 'URL', help: 'before starting the child, wait for tcp://host:port or http(s)://...; repeatable' },
+  { section: 'Startup', name: 'wait-timeout', kind: 'value', arg: 'DUR', help: 'give up waiting and exit 125 (default 60s)' },
+  { section: 'Startup', name: 'post-start', kind: 'value', arg: 'CMD', help: 'run after the child starts; failure stops the child and exits non-zero' },
+  { section: 'Startup', name: 'post-start-timeout', kind: 'value', arg: 'DUR', help: 'bound on --post-start (default 30s)' },
+  { section: 'Other', name: 'help', short: 'h', kind: 'flag', help: 'print this help and exit' },
+  { section: 'Other', name: 'version', kind: 'flag', help: 'print the version and exit' },
+];
+
+/** `--grace-period` = `HAINIT_GRACE_PERIOD`. */
+export function envName(option: OptionSpec): string {
+  return 'HAINIT_' + option.name.toUpperCase().replace(/-/g, '_');
+}
+
+export function takesValue(option: OptionSpec): boolean {
+  return option.kind === 'value' || option.kind === 'list';
+}
+
+export function helpText(version: string): string {
+  const lines = [
+    `hainit ${version}: PID 1 for containers`,
+    '',
+    'Usage: hainit [OPTIONS] [--] COMMAND [ARGS...]',
+    '',
+    'Options stop at the first word that is not one; every long option can also be set as',
+    'HAINIT_<NAME> in the environment (flags win; repeatable ones take one value per line).',
+    'Durations: 500ms, 5s, 2m, 1h (a bare number is seconds). Signals: TERM, SIGTERM, 15, RTMIN+3.',
+  ];
+  let section = '';
+  for (const o of OPTIONS) {
+    if (o.section !== section) {
+      section = o.section;
+      lines.push('', `${section}:`);
+    }
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.arg ? ` ${o.arg}` : ''}`;
+    lines.push(`  ${flag.padEnd(34)} ${o.help}`);
+  }
+  lines.push(
+    '',
+    'Exit codes: the child\'s code; 128+N when it died of signal N; 125 hainit\'s own error;',
+    '126 the command cannot be executed; 127 the command was not found.',
+  );
+  return lines.join('\n') + '\n';
+}

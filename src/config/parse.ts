@@ -1,0 +1,195 @@
+import { parseArgs } from 'node:util';
+import { Config, Invocation, LogFormat, LogLevel } from './config';
+import { OPTIONS, OptionSpec, envName, takesValue } from './options';
+import {
+  UsageError, parseBoolean, parseDuration, parseInteger, parseRemapExit, parseRewrite, parseSignal,
+} from './values';
+
+type Raw = string | string[] | boolean | boolean[] | undefined;
+
+const byLong = new Map(OPTIONS.map((o) => [o.name, o]));
+const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short as string, o]));
+
+/** Option parsing stops at the first word that is not an option (tini needs `--`; we do not). */
+function splitAtCommand(argv: readonly string[]): { options: string[]; command: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return { options: argv.slice(0, i), command: argv.slice(i + 1) };
+    if (a.startsWith('--')) {
+      const o = byLong.get(a.slice(2));
+      if (o && takesValue(o)) i++;
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const o = byShort.get(a[j]);
+        if (o && takesValue(o)) {
+          if (j === a.length - 1) i++;
+          break;
+        }
+      }
+      continue;
+    }
+    return { options: argv.slice(0, i), command: argv.slice(i) };
+  }
+  return { options: [...argv], command: [] };
+}
+
+function parseFlags(args: string[]): Record<string, Raw> {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const o of OPTIONS) {
+    options[o.name] = {
+      type: takesValue(o) ? 'string' : 'boolean',
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.kind === 'list' || o.kind === 'count' ? { multiple: true } : {}),
+    };
+  }
+  try {
+    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false, allowNegative: true });
+    return values as Record<string, Raw>;
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).replace(/\. To specify a positional.*$/s, ''));
+  }
+}
+
+/** One option's value: the flag if given, else HAINIT_<NAME>, else undefined. */
+class Source {
+  constructor(private readonly flags: Record<string, Raw>, private readonly env: NodeJS.ProcessEnv) {}
+
+  private envValue(o: OptionSpec): string | undefined {
+    const v = this.env[envName(o)];
+    return v === undefined ? undefined : v;
+  }
+  value(name: string): { text: string; what: string } | undefined {
+    const o = byLong.get(name)!;
+    const f = this.flags[name];
+    if (typeof f === 'string') return { text: f, what: `--${name}` };
+    const e = this.envValue(o);
+    return e === undefined ? undefined : { text: e, what: envName(o) };
+  }
+  list(name: string): { items: string[]; what: string } {
+    const o = byLong.get(name)!;
+    const f = this.flags[name];
+    if (Array.isArray(f) && f.length) return { items: f as string[], what: `--${name}` };
+    const e = this.envValue(o);
+    const items = e === undefined ? [] : e.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return { items, what: envName(o) };
+  }
+  flag(name: string): boolean | undefined {
+    const o = byLong.get(name)!;
+    const f = this.flags[name];
+    if (typeof f === 'boolean') return f;
+    const e = this.envValue(o);
+    return e === undefined ? undefined : parseBoolean(e, envName(o));
+  }
+  count(name: string): number {
+    const o = byLong.get(name)!;
+    const f = this.flags[name];
+    if (Array.isArray(f)) return (f as boolean[]).reduce((n, on) => (on ? n + 1 : 0), 0);
+    const e = this.envValue(o);
+    if (e === undefined) return 0;
+    if (/^\s*\d+\s*$/.test(e)) return parseInteger(e, envName(o), 0, 9);
+    return parseBoolean(e, envName(o)) ? 1 : 0;
+  }
+  flagGiven(name: string): boolean {
+    return this.flags[name] !== undefined;
+  }
+}
+
+const LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
+
+function duration(src: Source, name: string, fallbackMs: number): number {
+  const v = src.value(name);
+  return v ? parseDuration(v.text, v.what) : fallbackMs;
+}
+
+function optionalSignal(src: Source, name: string): number | undefined {
+  const v = src.value(name);
+  return v ? parseSignal(v.text, v.what) : undefined;
+}
+
+function signalGroup(src: Source): boolean {
+  if (src.flagGiven('signal-group') && src.flagGiven('single-child')) {
+    throw new UsageError('--signal-group and --single-child contradict each other: give one');
+  }
+  if (src.flagGiven('signal-group')) return src.flag('signal-group') === true;
+  if (src.flagGiven('single-child')) return src.flag('single-child') === false;
+  const group = src.flag('signal-group');
+  const single = src.flag('single-child');
+  if (group && single) throw new UsageError('HAINIT_SIGNAL_GROUP and HAINIT_SINGLE_CHILD contradict each other: set one');
+  return group === true || single === false;
+}
+
+function logLevel(src: Source): LogLevel {
+  const v = src.value('log-level');
+  let level: LogLevel = 'info';
+  if (v) {
+    const l = v.text.trim().toLowerCase() as LogLevel;
+    if (!LEVELS.includes(l)) throw new UsageError(`${v.what}: unknown log level "${v.text}" (use ${LEVELS.join(', ')})`);
+    level = l;
+  }
+  const verbosity = src.count('verbose');
+  const fromVerbose: LogLevel = verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : 'info';
+  return LEVELS.indexOf(fromVerbose) > LEVELS.indexOf(level) ? fromVerbose : level;
+}
+
+function logFormat(src: Source): LogFormat {
+  const v = src.value('log-format');
+  if (!v) return 'text';
+  const f = v.text.trim().toLowerCase();
+  if (f !== 'text' && f !== 'json') throw new UsageError(`${v.what}: unknown log format "${v.text}" (use text or json)`);
+  return f;
+}
+
+function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(OPTIONS.map(envName));
+  return Object.keys(env)
+    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && k !== 'HAINIT_TMPDIR')
+    .map((k) => `${k} is not a hainit setting: ignored`);
+}
+
+/** argv (without node and script) and the environment -> what to do. Throws UsageError. */
+export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+  const { options, command } = splitAtCommand(argv);
+  const flags = parseFlags(options);
+  const src = new Source(flags, env);
+  if (flags.help) return { kind: 'help' };
+  if (flags.version) return { kind: 'version' };
+  if (command.length === 0) throw new UsageError('no command given (usage: hainit [OPTIONS] [--] COMMAND [ARGS...]; see --help)');
+
+  const rewrites = new Map<number, number>();
+  const rw = src.list('rewrite');
+  for (const item of rw.items) {
+    const [from, to] = parseRewrite(item, rw.what);
+    rewrites.set(from, to);
+  }
+  const remapExit = new Map<number, number>();
+  const re = src.list('remap-exit');
+  for (const item of re.items) {
+    const [from, to] = parseRemapExit(item, re.what);
+    remapExit.set(from, to);
+  }
+  const postStart = src.value('post-start');
+  const config: Config = {
+    command,
+    signalGroup: signalGroup(src),
+    rewrites,
+    stopSignal: optionalSignal(src, 'stop-signal'),
+    remapExit,
+    subreaper: src.flag('subreaper'),
+    pdeathSignal: optionalSignal(src, 'pdeath-signal'),
+    logLevel: logLevel(src),
+    logFormat: logFormat(src),
+    warnOnReap: src.flag('warn-on-reap') === true,
+    gracePeriodMs: duration(src, 'grace-period', 30_000),
+    shutdownDelayMs: duration(src, 'shutdown-delay', 0),
+    preStop: src.list('pre-stop').items,
+    preStopTimeoutMs: duration(src, 'pre-stop-timeout', 10_000),
+    orphanGraceMs: duration(src, 'orphan-grace', 2_000),
+    waitFor: src.list('wait-for').items,
+    waitTimeoutMs: duration(src, 'wait-timeout', 60_000),
+    postStart: postStart?.text,
+    postStartTimeoutMs: duration(src, 'post-start-timeout', 30_000),
+  };
+  return { kind: 'run', config: Object.freeze(config), warnings: unknownEnvironment(env) };
+}

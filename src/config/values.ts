@@ -1,0 +1,66 @@
+import { parseSignalName } from '../signals/names';
+
+/** A value the user gave that hainit cannot accept; main() turns it into exit 125. */
+export class UsageError extends Error {}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `500ms`, `5s`, `2m`, `1h`, `1m30s`; a bare number means seconds, as in Kubernetes. Returns ms. */
+export function parseDuration(text: string, what: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    end = re.lastIndex;
+  }
+  if (t === '' || end !== t.length) {
+    throw new UsageError(`${what}: invalid duration "${text}" (use e.g. 500ms, 5s, 2m, 1h; a bare number is seconds)`);
+  }
+  return Math.round(total);
+}
+
+export function parseSignal(text: string, what: string): number {
+  const n = parseSignalName(text);
+  if (n === undefined) {
+    throw new UsageError(`${what}: unknown signal "${text}" (use e.g. TERM, SIGTERM, 15, RTMIN+3)`);
+  }
+  return n;
+}
+
+export function parseInteger(text: string, what: string, min: number, max: number): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) {
+    throw new UsageError(`${what}: invalid number "${text}" (expected an integer from ${min} to ${max})`);
+  }
+  return Number(t);
+}
+
+/** `FROM:TO`, where TO = 0 drops the signal (dumb-init's --rewrite). */
+export function parseRewrite(text: string, what: string): [number, number] {
+  const i = text.lastIndexOf(':');
+  if (i <= 0) throw new UsageError(`${what}: invalid rewrite "${text}" (expected FROM:TO, e.g. TERM:QUIT or 15:3; TO = 0 drops)`);
+  const from = parseSignal(text.slice(0, i), what);
+  const toText = text.slice(i + 1).trim();
+  const to = toText === '0' ? 0 : parseSignal(toText, what);
+  if (from === 17) throw new UsageError(`${what}: SIGCHLD cannot be rewritten ("${text}")`);
+  return [from, to];
+}
+
+/** `CODE[:NEW]`; tini's `-e CODE` means CODE:0. */
+export function parseRemapExit(text: string, what: string): [number, number] {
+  const [code, to, extra] = text.split(':');
+  if (extra !== undefined) throw new UsageError(`${what}: invalid exit-code mapping "${text}" (expected CODE or CODE:NEW)`);
+  return [parseInteger(code, what, 0, 255), to === undefined ? 0 : parseInteger(to, what, 0, 255)];
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+export function parseBoolean(text: string, what: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (TRUE.has(t)) return true;
+  if (FALSE.has(t)) return false;
+  throw new UsageError(`${what}: invalid boolean "${text}" (use 1/0, true/false, yes/no, on/off)`);
+}
