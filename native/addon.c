@@ -4,6 +4,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <errno.h>
 #include <signal.h>
@@ -225,6 +226,16 @@ static napi_value js_inherited(napi_env env, napi_callback_info info) {
   for (int i = 0; i < ninherited; i++) napi_set_element(env, arr, (uint32_t)i, mk_i32(env, inherited[i]));
   return arr;
 }
+/* pipe() -> [readFd, writeFd], both close-on-exec, or -errno */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return mk_i32(env, -errno);
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, mk_i32(env, fds[0]));
+  napi_set_element(env, arr, 1, mk_i32(env, fds[1]));
+  return arr;
+}
 static napi_value js_sigrtmin(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMIN); }
 static napi_value js_sigrtmax(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMAX); }
 
@@ -242,6 +253,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
     {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},
     {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},
+    {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
     {"sigrtmin", NULL, js_sigrtmin, NULL, NULL, NULL, napi_default, NULL},
     {"sigrtmax", NULL, js_sigrtmax, NULL, NULL, NULL, napi_default, NULL},
   };

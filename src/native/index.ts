@@ -26,6 +26,8 @@ export interface NativeAddon {
   subreaper(on: number): number;
   pdeathSignal(signal: number): number;
   inheritedFds(): number[];
+  /** [read, write], close-on-exec, or -errno */
+  pipe(): [number, number] | number;
 }
 
 export const SignalMode = { drop: 0, forward: 1, notify: 2 } as const;
