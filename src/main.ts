@@ -12,6 +12,7 @@ import { NativeAddon, native } from './native';
 import { Reaper } from './reaper/reaper';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
+import { realClock } from './shutdown/clock';
 import { EXIT_USAGE } from './supervisor/exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 
@@ -44,13 +45,19 @@ function main(): void {
   });
   router.on('childExited', () => reaper.reapNow());
 
-  const supervisor = new Supervisor({ config, log, addon, router, reaper, env: process.env, stdinIsTty: isatty(0) });
-  supervisor.on('exit', (code) => {
+  let supervisor: Supervisor;
+  try {
+    supervisor = new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: process.env, stdinIsTty: isatty(0) });
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    log.error(e.message);
+    process.exit(EXIT_USAGE);
+  }
+  void supervisor.run().then((code) => {
     reaper.reapNow();
     if (reaper.orphansReaped > 0) log.debug(`orphans reaped: ${reaper.orphansReaped}`, { by: reaper.summary() || undefined });
     process.exit(code);
   });
-  supervisor.startChild();
 }
 
 /** Bad input: one line on stderr naming the value, exit 125. */

@@ -13,6 +13,7 @@ export interface CommandResult {
   /** why it could not start, when it could not */
   readonly error?: string;
   readonly ms: number;
+  readonly pid?: number;
 }
 
 export interface CommandDeps {
@@ -20,6 +21,10 @@ export interface CommandDeps {
   readonly reaper: Reaper;
   readonly log: Logger;
   readonly env: NodeJS.ProcessEnv;
+  /** told the pid as soon as the command runs */
+  readonly onSpawn?: (pid: number) => void;
+  /** kills the command's group early (a second shutdown signal skips the drain) */
+  readonly abort?: AbortSignal;
 }
 
 const SIGKILL = 9;
@@ -44,18 +49,25 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
       return;
     }
     const pid = result.pid;
+    d.onSpawn?.(pid);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       d.log.warn(`${name} timed out after ${timeoutMs} ms: killing its process group`, { pid });
       d.addon.kill(-pid, SIGKILL);
     }, timeoutMs);
+    const onAbort = () => {
+      d.log.info(`${name} cut short: killing its process group`, { pid });
+      d.addon.kill(-pid, SIGKILL);
+    };
+    d.abort?.addEventListener('abort', onAbort, { once: true });
     const output = Array.isArray(p) ? tagLines(p[0], name, d.log) : Promise.resolve();
     d.reaper.watch(pid, (status) => {
       clearTimeout(timer);
+      d.abort?.removeEventListener('abort', onAbort);
       // A child of the command may still hold the pipe: do not wait for it past the exit.
       let settled = false;
-      const done = () => !settled && (settled = true) && resolve({ code: status.code, signal: status.signal, timedOut, ms: Date.now() - started });
+      const done = () => !settled && (settled = true) && resolve({ code: status.code, signal: status.signal, timedOut, ms: Date.now() - started, pid });
       const grace = setTimeout(done, 100);
       void output.then(() => {
         clearTimeout(grace);
@@ -88,7 +100,7 @@ function tagLines(fd: number, name: string, log: Logger): Promise<void> {
 
 export function describeResult(r: CommandResult): string {
   if (r.error) return r.error;
-  if (r.timedOut) return `timed out after ${r.ms} ms`;
+  if (r.timedOut) return 'timed out';
   if (r.signal !== null) return `killed by ${signalName(r.signal)}`;
   return `exit code ${r.code}`;
 }
