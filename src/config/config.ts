@@ -1,6 +1,18 @@
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogFormat = 'text' | 'json';
 
+/** Where the probe endpoint listens. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** One application check (`--ready-http` and friends), validated; `text` is what the user wrote. */
+export type CheckTarget =
+  | { readonly type: 'http'; readonly text: string; readonly url: string }
+  | { readonly type: 'tcp'; readonly text: string; readonly host: string; readonly port: number }
+  | { readonly type: 'exec'; readonly text: string; readonly command: string };
+
 /** The validated, immutable configuration: the core never reads argv or process.env. */
 export interface Config {
   readonly command: readonly string[];
@@ -24,6 +36,16 @@ export interface Config {
   readonly waitTimeoutMs: number;
   readonly postStart: string | undefined;
   readonly postStartTimeoutMs: number;
+  /** undefined: no probe endpoint */
+  readonly healthListen: ListenAddress | undefined;
+  readonly readinessChecks: readonly CheckTarget[];
+  readonly livenessChecks: readonly CheckTarget[];
+  /** undefined: wait for readiness forever */
+  readonly startupTimeoutMs: number | undefined;
+  readonly checkIntervalMs: number;
+  readonly checkTimeoutMs: number;
+  readonly failureThreshold: number;
+  readonly successThreshold: number;
 }
 
 export type Invocation =

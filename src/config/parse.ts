@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { Config, Invocation, LogFormat, LogLevel } from './config';
+import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel } from './config';
 import { OPTIONS, OptionSpec, envName, takesValue } from './options';
 import {
-  UsageError, parseBoolean, parseDuration, parseInteger, parseRemapExit, parseRewrite, parseSignal,
+  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseRemapExit, parseRewrite, parseSignal,
 } from './values';
 
 type Raw = string | string[] | boolean | boolean[] | undefined;
@@ -141,6 +141,41 @@ function logFormat(src: Source): LogFormat {
   return f;
 }
 
+/** A duration that must be more than zero (a 0 s check interval would spin). */
+function positiveDuration(src: Source, name: string, fallbackMs: number): number {
+  const v = src.value(name);
+  if (!v) return fallbackMs;
+  const ms = parseDuration(v.text, v.what);
+  if (ms <= 0) throw new UsageError(`${v.what}: "${v.text}" must be more than 0`);
+  return ms;
+}
+
+function integer(src: Source, name: string, fallback: number, min: number, max: number): number {
+  const v = src.value(name);
+  return v ? parseInteger(v.text, v.what, min, max) : fallback;
+}
+
+function healthListen(src: Source): ListenAddress | undefined {
+  const v = src.value('health-listen');
+  if (!v || /^\s*(off|)\s*$/i.test(v.text)) return undefined;
+  return parseHostPort(v.text, v.what, '0.0.0.0');
+}
+
+/** --ready-http/--ready-tcp/--ready-exec (or live-), in that order; names follow the same order. */
+function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
+  const out: CheckTarget[] = [];
+  const http = src.list(`${prefix}-http`);
+  for (const text of http.items) out.push({ type: 'http', text, url: parseHttpUrl(text, http.what) });
+  const tcp = src.list(`${prefix}-tcp`);
+  for (const text of tcp.items) out.push({ type: 'tcp', text, ...parseHostPort(text, tcp.what, '127.0.0.1') });
+  const exec = src.list(`${prefix}-exec`);
+  for (const text of exec.items) {
+    if (text.trim() === '') throw new UsageError(`${exec.what}: empty command`);
+    out.push({ type: 'exec', text, command: text });
+  }
+  return out;
+}
+
 function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
   const known = new Set(OPTIONS.map(envName));
   return Object.keys(env)
@@ -190,6 +225,14 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     waitTimeoutMs: duration(src, 'wait-timeout', 60_000),
     postStart: postStart?.text,
     postStartTimeoutMs: duration(src, 'post-start-timeout', 30_000),
+    healthListen: healthListen(src),
+    readinessChecks: checkTargets(src, 'ready'),
+    livenessChecks: checkTargets(src, 'live'),
+    startupTimeoutMs: src.value('startup-timeout') ? positiveDuration(src, 'startup-timeout', 0) : undefined,
+    checkIntervalMs: positiveDuration(src, 'check-interval', 5_000),
+    checkTimeoutMs: positiveDuration(src, 'check-timeout', 2_000),
+    failureThreshold: integer(src, 'failure-threshold', 3, 1, 1000),
+    successThreshold: integer(src, 'success-threshold', 1, 1, 1000),
   };
   return { kind: 'run', config: Object.freeze(config), warnings: unknownEnvironment(env) };
 }

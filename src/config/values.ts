@@ -64,3 +64,42 @@ export function parseBoolean(text: string, what: string): boolean {
   if (FALSE.has(t)) return false;
   throw new UsageError(`${what}: invalid boolean "${text}" (use 1/0, true/false, yes/no, on/off)`);
 }
+
+/**
+ * `[HOST:]PORT`, `:PORT`, `[::1]:PORT`. IPv6 hosts need brackets: `::1:80` could be read two ways.
+ * Port 0 is refused: a probe endpoint on a random port is one nobody can point a probe at.
+ */
+export function parseHostPort(text: string, what: string, defaultHost: string): { host: string; port: number } {
+  const t = text.trim();
+  const bad = () => new UsageError(`${what}: invalid address "${text}" (expected [HOST:]PORT, e.g. 8558, 0.0.0.0:8558 or [::]:8558; port 1-65535)`);
+  let host = defaultHost;
+  let portText = t;
+  const bracket = /^\[([0-9A-Fa-f:.]+)\]:(.*)$/.exec(t);
+  if (bracket) {
+    host = bracket[1];
+    portText = bracket[2];
+  } else if (t.includes(':')) {
+    const i = t.lastIndexOf(':');
+    if (t.indexOf(':') !== i) throw bad();
+    if (i > 0) host = t.slice(0, i);
+    portText = t.slice(i + 1);
+  }
+  if (!/^\d{1,5}$/.test(portText) || !/^[A-Za-z0-9.:_-]+$/.test(host)) throw bad();
+  const port = Number(portText);
+  if (port < 1 || port > 65535) throw bad();
+  return { host, port };
+}
+
+/** An http(s) URL to GET, kubelet style (TLS not verified). */
+export function parseHttpUrl(text: string, what: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
+    throw new UsageError(`${what}: invalid URL "${text}" (expected http://host[:port]/path or https://...)`);
+  }
+  return url.href;
+}
