@@ -1,0 +1,187 @@
+import { strict as assert } from 'node:assert';
+import { createServer, Server } from 'node:net';
+import { AddressInfo } from 'node:net';
+import { cleanEnv, fixture, runHainit, startHainit } from './helpers/pid1';
+
+const py = (name: string) => ['python3', fixture(name)];
+const monoNs = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as Python's clock_gettime_ns
+const msSince = (t: bigint, ns: string | bigint) => Number((BigInt(ns) - t) / 1_000_000n);
+
+describe('shutdown sequence, hainit as PID 1', function () {
+  this.timeout(30_000);
+
+  it('SIGKILLs a child that ignores SIGTERM before the grace period and exits 137 by it', async () => {
+    const h = startHainit(['--grace-period', '3s', '--', ...py('graceful.py')], { env: cleanEnv({ IGNORE: 'TERM' }) });
+    await h.waitForOutput(/ready/);
+    const t0 = Date.now();
+    await h.signal('TERM');
+    const r = await h.exited;
+    const took = Date.now() - t0;
+    assert.equal(r.code, 137, r.stderr);
+    assert.ok(took >= 1900 && took <= 3500, `exited ${took} ms after SIGTERM (grace 3s)`);
+    assert.match(r.stderr, /did not exit within the grace period: SIGKILL/);
+  });
+
+  it('runs delay, drain commands in order, then the stop signal', async () => {
+    const h = startHainit([
+      '--shutdown-delay', '1s', '--pre-stop', 'echo drain-one', '--pre-stop', "sh -c 'sleep 0.3; echo drain-two'",
+      '--stop-signal', 'QUIT', '--', ...py('graceful.py'),
+    ], { env: cleanEnv({ EXIT: '0' }) });
+    await h.waitForOutput(/ready/);
+    const t0 = monoNs();
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const got = /got SIG (\d+) at (\d+)/.exec(r.stdout);
+    assert.ok(got, r.stdout);
+    assert.equal(got[1], '3', 'the child got --stop-signal QUIT, not TERM');
+    const after = msSince(t0, got[2]);
+    assert.ok(after >= 1250 && after < 4000, `stop signal ${after} ms after SIGTERM: expected delay 1s + drains ~0.3s`);
+    const one = r.stderr.indexOf('pre-stop[1]: drain-one');
+    const two = r.stderr.indexOf('pre-stop[2]: drain-two');
+    const delay = r.stderr.indexOf('delay over');
+    assert.ok(delay >= 0 && one > delay && two > one, r.stderr);
+  });
+
+  it('cuts a hung drain command at its timeout and leaves none of its processes behind', async () => {
+    const h = startHainit(['--pre-stop', "sh -c 'sleep 60 & sleep 60'", '--pre-stop-timeout', '500ms', '--', ...py('graceful.py')]);
+    await h.waitForOutput(/ready/);
+    const t0 = monoNs();
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.equal(r.code, 0, r.stderr);
+    const got = /got SIG 15 at (\d+)/.exec(r.stdout);
+    assert.ok(got, r.stdout);
+    const after = msSince(t0, got[1]);
+    assert.ok(after >= 450 && after < 2500, `stop signal ${after} ms after SIGTERM (drain timeout 500ms)`);
+    assert.match(r.stderr, /pre-stop\[1\] timed out/);
+    assert.doesNotMatch(r.stderr, /left after the child exited/, 'the drain command\'s children were killed with it');
+  });
+
+  it('skips the remaining delay on a second SIGTERM', async () => {
+    const h = startHainit(['--shutdown-delay', '20s', '--', ...py('graceful.py')]);
+    await h.waitForOutput(/ready/);
+    const t0 = monoNs();
+    await h.signal('TERM');
+    await new Promise((r) => setTimeout(r, 300));
+    await h.signal('TERM');
+    const r = await h.exited;
+    const got = /got SIG 15 at (\d+)/.exec(r.stdout);
+    assert.ok(got, r.stdout + r.stderr);
+    assert.ok(msSince(t0, got[1]) < 3000, 'the second signal skipped the 20 s delay');
+    assert.match(r.stderr, /second SIGTERM/);
+  });
+
+  it('kills everything at once on a third signal', async () => {
+    const h = startHainit(['--shutdown-delay', '20s', '--', ...py('graceful.py')], { env: cleanEnv({ IGNORE: 'TERM' }) });
+    await h.waitForOutput(/ready/);
+    for (let i = 0; i < 3; i++) {
+      await h.signal('TERM');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const r = await h.exited;
+    assert.equal(r.code, 137, r.stderr);
+    assert.ok(r.ms < 8000);
+    assert.match(r.stderr, /third SIGTERM: killing everything now/);
+  });
+
+  it("gives a double-forked daemon SIGTERM and time for its last words, then exits with the main child's code", async () => {
+    const h = startHainit(['--', ...py('daemon.py')], { env: cleanEnv({ EXIT: '7' }) });
+    await h.waitForOutput(/ready/);
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stdout, /daemon: last words/);
+    assert.match(r.stderr, /1 process\(es\) left after the child exited: SIGTERM/);
+  });
+
+  it('also cleans up leftovers when the child exits by itself', async () => {
+    const r = await runHainit(['--orphan-grace', '500ms', '--', 'sh', '-c', "sh -c 'trap \"\" TERM; sleep 60' & sleep 0.3; exit 4"]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /SIGKILL to \d+ leftover process/);
+    assert.ok(r.ms < 6000);
+  });
+
+  it('takes milliseconds when the child exits at once (the fast path)', async () => {
+    const h = startHainit(['--', 'sleep', '100']);
+    await new Promise((r) => setTimeout(r, 700));
+    const t0 = Date.now();
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.equal(r.code, 143, r.stderr);
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('forwards -r TERM:QUIT as the stop signal after the drain', async () => {
+    const h = startHainit(['-r', 'TERM:QUIT', '--', ...py('graceful.py')]);
+    await h.waitForOutput(/ready/);
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.match(r.stdout, /got SIG 3 /);
+  });
+
+  it('drops SIGTERM entirely with -r TERM:0', async () => {
+    const h = startHainit(['-r', 'TERM:0', '--', ...py('graceful.py')]);
+    await h.waitForOutput(/ready/);
+    await h.signal('TERM');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.doesNotMatch(h.stdout, /got SIG/);
+    assert.doesNotMatch(h.stderr, /shutdown/);
+    await h.signal('INT');
+    const r = await h.exited;
+    assert.match(r.stdout, /got SIG 2 /);
+  });
+
+  it('warns at start-up when the delay and drains cannot fit in the grace period', async () => {
+    const r = await runHainit(['--grace-period', '5s', '--shutdown-delay', '5s', '--', 'true']);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /reach the --grace-period/);
+  });
+});
+
+describe('start-up: --wait-for and --post-start', function () {
+  this.timeout(30_000);
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+
+  it('waits for a port that opens later, then starts the child', async () => {
+    const port = await freePort();
+    const h = startHainit(['--wait-for', `tcp://127.0.0.1:${port}`, '--', 'sh', '-c', 'echo started']);
+    await new Promise((r) => setTimeout(r, 800));
+    assert.doesNotMatch(h.stdout, /started/, 'the child must not start before the port opens');
+    server = createServer((s) => s.destroy()).listen(port, '127.0.0.1');
+    const r = await h.exited;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /started/);
+  });
+
+  it('exits 125 naming what never came', async () => {
+    const port = await freePort();
+    const r = await runHainit(['--wait-for', `tcp://127.0.0.1:${port}`, '--wait-timeout', '1s', '--', 'sh', '-c', 'echo started']);
+    assert.equal(r.code, 125);
+    assert.doesNotMatch(r.stdout, /started/);
+    assert.match(r.stderr, new RegExp(`never came.*tcp://127.0.0.1:${port}`));
+  });
+
+  it('refuses a malformed --wait-for with 125', async () => {
+    const r = await runHainit(['--wait-for', 'localhost:80', '--', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /localhost:80/);
+  });
+
+  it('stops the child gracefully when --post-start fails and exits non-zero', async () => {
+    const r = await runHainit(['--post-start', "sh -c 'sleep 0.5; exit 3'", '--', ...py('graceful.py')]);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stdout, /got SIG 15 /, 'the child got a graceful SIGTERM');
+    assert.match(r.stderr, /post-start failed \(exit code 3\)/);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
