@@ -1,0 +1,137 @@
+/**
+ * What the child starts with (SPEC §2 "As PID 1 and not"): default dispositions and an empty
+ * mask, its own process group, the cwd and environment hainit was given, fds 0-2 and the
+ * descriptors hainit inherited, and none of hainit's own.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cleanEnv, fixture, PYTHON, runHainit } from './helpers/pid1';
+
+const PROCINFO = fixture('procinfo.py');
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  tpgid: number;
+  cwd: string;
+  env: Record<string, string>;
+  fds: Record<string, string>;
+}
+
+function info(stdout: string): ProcInfo {
+  try {
+    return JSON.parse(stdout.trim().split('\n').pop() as string) as ProcInfo;
+  } catch {
+    throw new Error(`procinfo.py printed no JSON: ${stdout}`);
+  }
+}
+
+function statusField(status: string, name: string): string {
+  const m = status.match(new RegExp(`^${name}:\\s*(\\S+)$`, 'm'));
+  assert.ok(m, `no ${name} in\n${status}`);
+  return m[1];
+}
+
+/** procinfo.py run directly by the test (no hainit) with the same stdio: the baseline. */
+function baseline(stdio: Array<'pipe' | 'ignore' | number>): Promise<ProcInfo> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(PYTHON, [PROCINFO], { stdio: stdio as never });
+    let out = '';
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    p.on('error', reject);
+    p.on('close', () => resolve(info(out)));
+  });
+}
+
+describe('the child process', function () {
+  this.timeout(30_000);
+
+  for (const asPid1 of [true, false]) {
+    const where = asPid1 ? 'as PID 1' : 'not PID 1';
+
+    it(`${where}: starts with no signal ignored or blocked and no handler (SigIgn = SigBlk = SigCgt = 0)`, async () => {
+      // cat is hainit's direct child and changes nothing about signals before reading its status.
+      // Node itself ignores SIGPIPE and hainit catches every signal: none of that may leak.
+      const r = await runHainit(['cat', '/proc/self/status'], { asPid1 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(statusField(r.stdout, 'SigIgn'), '0000000000000000', 'ignored signals');
+      assert.equal(statusField(r.stdout, 'SigBlk'), '0000000000000000', 'blocked signals');
+      assert.equal(statusField(r.stdout, 'SigCgt'), '0000000000000000', 'caught signals');
+    });
+
+    it(`${where}: runs in its own process group`, async () => {
+      const r = await runHainit([PYTHON, PROCINFO], { asPid1 });
+      assert.equal(r.code, 0, r.stderr);
+      const i = info(r.stdout);
+      assert.equal(i.pgid, i.pid, 'process group leader');
+      if (asPid1) assert.equal(i.ppid, 1, 'hainit is its parent and PID 1');
+    });
+  }
+
+  it('keeps the working directory hainit was started in', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-cwd-'));
+    try {
+      for (const asPid1 of [true, false]) {
+        const r = await runHainit([PYTHON, PROCINFO], { cwd: dir, asPid1 });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(info(r.stdout).cwd, realpathSync(dir));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gets exactly the environment hainit was given (HAINIT_* included, nothing added)', async () => {
+    const env = cleanEnv({
+      HAINIT_TEST_MARK: 'a b=c\nsecond line',
+      HAINIT_REMAP_EXIT: '3:4',
+      EMPTY_VALUE: '',
+      NODE_OPTIONS: '',
+    });
+    for (const asPid1 of [true, false]) {
+      const r = await runHainit([PYTHON, PROCINFO], { env, asPid1 });
+      assert.equal(r.code, 0, r.stderr);
+      const expected = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+      assert.deepEqual(info(r.stdout).env, expected);
+    }
+  });
+
+  it('has fds 0-2 and the descriptors hainit inherited (fd 5 -> a file), and none of hainit\'s own', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-fd-'));
+    const file = path.join(dir, 'inherited.txt');
+    writeFileSync(file, 'x');
+    const fd = openSync(file, 'r');
+    try {
+      const stdio: Array<'pipe' | 'ignore' | number> = ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', fd];
+      // What a process started with this stdio has without hainit in between: 0, 1, 2, 5 and
+      // whatever the test runner itself leaks to its children without close-on-exec.
+      const base = await baseline(stdio);
+      assert.equal(base.fds['5'], file, 'baseline sees the file on fd 5');
+      for (const asPid1 of [true, false]) {
+        const r = await runHainit([PYTHON, PROCINFO], { asPid1, stdio: ['ignore', 'ignore', fd], stdin: '' });
+        assert.equal(r.code, 0, r.stderr);
+        const fds = info(r.stdout).fds;
+        assert.equal(fds['5'], file, 'fd 5 passed through to the child');
+        for (const n of ['0', '1', '2']) assert.ok(n in fds, `fd ${n} open`);
+        const own = Object.entries(fds).filter(([, t]) => /anon_inode|eventpoll|eventfd|signalfd|timerfd/.test(t));
+        assert.deepEqual(own, [], 'no epoll/eventfd/... of hainit\'s');
+        assert.deepEqual(Object.keys(fds).sort(), Object.keys(base.fds).sort(), `the same fds as without hainit: ${JSON.stringify(fds)}`);
+      }
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gets stdout and stderr of hainit as they are (its output reaches the caller unchanged)', async () => {
+    const r = await runHainit(['sh', '-c', 'printf out; printf err >&2']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'out');
+    assert.equal(r.stderr, 'err');
+  });
+});

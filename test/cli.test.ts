@@ -1,0 +1,184 @@
+/**
+ * Command line and exit codes (SPEC §1 "Command line", §2 "Exit codes"); matches tini's
+ * ci/run_build.sh and dumb-init's exit-code tests.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cleanEnv, HainitResult, mapLimit, PYTHON, runHainit } from './helpers/pid1';
+
+const PY_SELF_KILL = 'import os, sys; os.kill(os.getpid(), int(sys.argv[1]))';
+
+/** hainit's own usage error: 125, nothing on stdout, one line on stderr that names `value`. */
+function assertUsageError(r: HainitResult, value: string): void {
+  assert.equal(r.code, 125, `exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `exactly one line on stderr, got:\n${r.stderr}`);
+  assert.ok(lines[0].includes(value), `stderr names ${JSON.stringify(value)}: ${r.stderr}`);
+}
+
+describe('exit codes', function () {
+  this.timeout(90_000);
+
+  it('passes every exit code 0..255 of the child through (as PID 1)', async function () {
+    this.timeout(150_000);
+    const codes = Array.from({ length: 256 }, (_, i) => i);
+    const results = await mapLimit(codes, 4, (n) => runHainit(['sh', '-c', `exit ${n}`]));
+    const wrong = results.map((r, n) => ({ n, code: r.code, signal: r.signal, stderr: r.stderr })).filter((x) => x.code !== x.n);
+    assert.deepEqual(wrong, [], 'codes that did not pass through');
+    for (const r of results) assert.equal(r.stderr, '', 'a normal exit logs nothing at the default level');
+  });
+
+  it('passes exit codes through when not PID 1', async () => {
+    for (const n of [0, 1, 2, 127, 254, 255]) {
+      const r = await runHainit(['sh', '-c', `exit ${n}`], { asPid1: false });
+      assert.equal(r.code, n, `exit ${n}`);
+    }
+  });
+
+  for (const [sig, num] of [['TERM', 15], ['HUP', 1], ['QUIT', 3], ['KILL', 9], ['RT 40', 40], ['RT 64', 64]] as const) {
+    it(`exits 128+${num} = ${128 + num} when the child kills itself with ${sig}`, async () => {
+      const r = await runHainit([PYTHON, '-c', PY_SELF_KILL, String(num)]);
+      assert.equal(r.signal, null);
+      assert.equal(r.code, 128 + num, `stderr: ${r.stderr}`);
+    });
+  }
+
+  it('exits 127 with a message naming the command when it is not found', async () => {
+    const r = await runHainit(['foobar123']);
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /foobar123/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('exits 127 for a missing absolute path', async () => {
+    const r = await runHainit(['/doesnotexist/foobar123']);
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /\/doesnotexist\/foobar123/);
+  });
+
+  it('exits 126 when the command is a directory (hainit /etc)', async () => {
+    const r = await runHainit(['/etc']);
+    assert.equal(r.code, 126);
+    assert.match(r.stderr, /\/etc/);
+  });
+
+  it('exits 126 when the command is a file without execute permission', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-test-'));
+    const file = path.join(dir, 'not-executable');
+    writeFileSync(file, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    try {
+      const r = await runHainit([file]);
+      assert.equal(r.code, 126, r.stderr);
+      assert.ok(r.stderr.includes(file), r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives stdin to the child (echo "exit 7" | hainit sh = 7)', async () => {
+    const r = await runHainit(['sh'], { stdin: 'exit 7\n' });
+    assert.equal(r.code, 7);
+    const r0 = await runHainit(['sh'], { stdin: 'exit 0\n' });
+    assert.equal(r0.code, 0);
+  });
+
+  it('-e 143 maps death by SIGTERM to 0 (tini -e)', async () => {
+    const r = await runHainit(['-e', '143', PYTHON, '-c', PY_SELF_KILL, '15']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('-e 3:4 maps exit 3 to 4, and leaves other codes alone', async () => {
+    assert.equal((await runHainit(['-e', '3:4', 'sh', '-c', 'exit 3'])).code, 4);
+    assert.equal((await runHainit(['-e', '3:4', 'sh', '-c', 'exit 5'])).code, 5);
+    assert.equal((await runHainit(['--remap-exit', '3:4', '-e', '5:6', 'sh', '-c', 'exit 5'])).code, 6);
+  });
+
+  it('HAINIT_REMAP_EXIT takes one mapping per line', async () => {
+    const env = cleanEnv({ HAINIT_REMAP_EXIT: '3:9\n5:8\n' });
+    assert.equal((await runHainit(['sh', '-c', 'exit 3'], { env })).code, 9);
+    assert.equal((await runHainit(['sh', '-c', 'exit 5'], { env })).code, 8);
+  });
+
+  it('flags win over the environment (-e 3:4 beats HAINIT_REMAP_EXIT=3:9)', async () => {
+    const r = await runHainit(['-e', '3:4', 'sh', '-c', 'exit 3'], { env: cleanEnv({ HAINIT_REMAP_EXIT: '3:9' }) });
+    assert.equal(r.code, 4);
+  });
+});
+
+describe('command line', function () {
+  this.timeout(30_000);
+
+  it('needs no "--" before the command: hainit sh -c "exit 3"', async () => {
+    assert.equal((await runHainit(['sh', '-c', 'exit 3'])).code, 3);
+    assert.equal((await runHainit(['-v', 'sh', '-c', 'exit 3'])).code, 3);
+    assert.equal((await runHainit(['--', 'sh', '-c', 'exit 3'])).code, 3);
+  });
+
+  it('passes the words after the command untouched, options and numbers included', async () => {
+    const r = await runHainit(['printf', '%s\\n', '-v', '--version', '5', '--', '-r', 'TERM:0', '007']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '-v\n--version\n5\n--\n-r\nTERM:0\n007\n');
+    assert.equal(r.stderr, '');
+  });
+
+  it('--help and -h print usage to stdout and exit 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await runHainit([flag], { asPid1: false });
+      assert.equal(r.code, 0, flag);
+      assert.match(r.stdout, /Usage: hainit/);
+      assert.match(r.stdout, /--rewrite/);
+      assert.equal(r.stderr, '', `${flag}: nothing on stderr`);
+    }
+  });
+
+  it('--version prints "hainit version X.Y.Z" to stdout and exits 0', async () => {
+    const r = await runHainit(['--version'], { asPid1: false });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^hainit version \d+\.\d+\.\d+/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('without a command: usage error 125', async () => {
+    const r = await runHainit([], { asPid1: false });
+    assert.equal(r.code, 125);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  });
+
+  describe('usage errors: 125 and one line on stderr naming the value', () => {
+    const cases: Array<[string, string[], NodeJS.ProcessEnv, string]> = [
+      ['unknown long option', ['--bogus-opt', 'true'], {}, '--bogus-opt'],
+      ['unknown short option', ['-Q', 'true'], {}, '-Q'],
+      ['unknown signal in -r FROM', ['-r', 'FOO:USR2', 'true'], {}, 'FOO'],
+      ['unknown signal in -r TO', ['-r', 'USR1:NOPE', 'true'], {}, 'NOPE'],
+      ['signal number past SIGRTMAX in -r', ['-r', '65:USR1', 'true'], {}, '65'],
+      ['-r without a colon', ['-r', 'USR1', 'true'], {}, 'USR1'],
+      ['-e code out of range', ['-e', '256', 'true'], {}, '256'],
+      ['-e not a number', ['-e', 'abc', 'true'], {}, 'abc'],
+      ['-e new code out of range', ['-e', '3:300', 'true'], {}, '300'],
+      ['HAINIT_REWRITE with an unknown signal', ['true'], { HAINIT_REWRITE: 'FOO:1' }, 'FOO'],
+      ['HAINIT_SIGNAL_GROUP not a boolean', ['true'], { HAINIT_SIGNAL_GROUP: 'maybe' }, 'maybe'],
+      ['HAINIT_REMAP_EXIT not a number', ['true'], { HAINIT_REMAP_EXIT: 'x:1' }, '"x"'],
+      ['--log-level unknown', ['--log-level', 'loud', 'true'], {}, 'loud'],
+    ];
+    for (const [what, args, env, value] of cases) {
+      it(what, async () => {
+        const r = await runHainit(args, { env: cleanEnv(env), asPid1: false });
+        assertUsageError(r, value);
+      });
+    }
+
+    it('the environment variable is named in the message', async () => {
+      const r = await runHainit(['true'], { env: cleanEnv({ HAINIT_SIGNAL_GROUP: 'maybe' }), asPid1: false });
+      assertUsageError(r, 'HAINIT_SIGNAL_GROUP');
+    });
+
+    it('a usage error as PID 1 is also 125', async () => {
+      const r = await runHainit(['-r', 'FOO:USR2', 'true']);
+      assertUsageError(r, 'FOO');
+    });
+  });
+});
