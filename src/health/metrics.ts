@@ -56,7 +56,7 @@ export function renderMetrics(s: MetricsSources): string {
     'hainit_check_duration_seconds',
     'gauge',
     "How long the check's last run took.",
-    states.filter(([, st]) => st.lastDurationMs !== undefined).map(([c, st]) => [{ check: c.name }, (st.lastDurationMs as number) / 1000] as const),
+    states.filter(([, st]) => st.lastDurationMs !== undefined).map(([c, st]) => [{ check: c.name }, Math.round((st.lastDurationMs as number) * 1000) / 1e6] as const),
   );
   const usage = s.usage();
   if (usage) {

@@ -42,6 +42,7 @@ export interface RegistryDeps {
 export class CheckRegistry extends EventEmitter<HealthEvents> {
   readonly checks: readonly Check[];
   private readonly application: readonly PeriodicCheck[];
+  private readonly byEndpoint = new Map<Endpoint, readonly Check[]>();
   private passed = false;
   private runningSince: number | undefined;
   private startupTimer: AbortController | undefined;
@@ -58,6 +59,11 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
       (a) => new PeriodicCheck(a.name, [a.kind], a.probe, this.timingFor(a.kind), a.kind === 'live', d.clock, hooks),
     );
     this.checks = [childCheck(d.lifecycle, d.clock), shutdownCheck(d.lifecycle, d.clock), startupCheck(this, d.clock), ...this.application];
+    // The lists are fixed once built: a probe request filters nothing.
+    for (const e of ENDPOINTS) {
+      const kind = KIND_OF[e];
+      this.byEndpoint.set(e, Object.freeze(kind === undefined ? [...this.checks] : this.checks.filter((c) => c.kinds.includes(kind))));
+    }
     const names = new Set<string>();
     for (const c of this.checks) {
       if (names.has(c.name)) throw new Error(`duplicate check name ${c.name}`);
@@ -75,9 +81,8 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   }
 
   /** The checks a probe path reports, in registration order. */
-  checksFor(endpoint: Endpoint): Check[] {
-    const kind = KIND_OF[endpoint];
-    return kind === undefined ? [...this.checks] : this.checks.filter((c) => c.kinds.includes(kind));
+  checksFor(endpoint: Endpoint): readonly Check[] {
+    return this.byEndpoint.get(endpoint) ?? [];
   }
 
   /** Starts following the lifecycle (and catches up with where it already is). */

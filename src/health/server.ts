@@ -47,6 +47,8 @@ const NOT_FOUND: Answer = { status: 404, contentType: TEXT, body: 'not found\n' 
 const METHOD_NOT_ALLOWED: Answer = { status: 405, contentType: TEXT, body: 'method not allowed\n', headers: { Allow: 'GET, HEAD' } };
 const INTERNAL: Answer = { status: 500, contentType: TEXT, body: 'internal error\n' };
 
+const NO_PARAMS = new URLSearchParams();
+
 /** The path and query of a request target, also in absolute form (`GET http://host/livez`). */
 function splitTarget(raw: string): { segments: string[]; params: URLSearchParams } | undefined {
   let target = raw;
@@ -57,8 +59,11 @@ function splitTarget(raw: string): { segments: string[]; params: URLSearchParams
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
   try {
-    const segments = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
-    return { segments, params: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    const segments = path.split('/').filter((s) => s !== '');
+    return {
+      segments: path.includes('%') ? segments.map(decodeURIComponent) : segments,
+      params: q < 0 ? NO_PARAMS : new URLSearchParams(target.slice(q + 1)),
+    };
   } catch {
     return undefined;
   }
@@ -82,15 +87,17 @@ export function answer(d: ServerDeps, method: string, url: string, accept: strin
     if (checks.length === 0) return NOT_FOUND;
   }
   if (method !== 'GET' && method !== 'HEAD') return METHOD_NOT_ALLOWED;
-  const wallNow = d.wallNow ? d.wallNow() : Date.now();
-  const now = d.clock.now();
+  const json = wantsHealthJson(accept);
+  // Times are only shown in JSON: the plain probes, the kubelet's, skip the date formatting.
+  const wallNow = json ? (d.wallNow ? d.wallNow() : Date.now()) : 0;
+  const now = json ? d.clock.now() : 0;
   const views: CheckView[] = checks.map((c) => {
     const s = c.state();
     return {
       name: c.name,
       ok: s.ok,
       durationMs: s.lastDurationMs,
-      time: new Date(wallNow - Math.max(0, now - s.observedAt)).toISOString(),
+      time: json ? new Date(wallNow - Math.max(0, now - s.observedAt)).toISOString() : '',
       componentType: c.origin === 'hainit' ? 'system' : 'component',
     };
   });
@@ -98,7 +105,7 @@ export function answer(d: ServerDeps, method: string, url: string, accept: strin
   const r = renderProbe(one === undefined ? endpoint : `${endpoint}/${one}`, views, {
     verbose: t.params.has('verbose'),
     exclude,
-    json: wantsHealthJson(accept),
+    json,
   });
   return { ...r, headers: { Vary: 'Accept' } };
 }
