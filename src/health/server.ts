@@ -157,8 +157,9 @@ export function createHealthServer(d: ServerDeps): http.Server {
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     d.log.trace(`health endpoint: bad request: ${err.code ?? err.message}`);
-    const busy = (socket as Socket & { _httpMessage?: unknown })._httpMessage !== undefined && (socket as Socket & { _httpMessage?: unknown })._httpMessage !== null;
-    if (!socket.writable || busy || err.code === 'ECONNRESET') {
+    // A response already under way on this socket cannot be followed by an error status.
+    const responding = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
+    if (!socket.writable || responding || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
