@@ -15,11 +15,12 @@ import { SignalRouter } from './signals/router';
 import { realClock } from './shutdown/clock';
 import { EXIT_USAGE } from './supervisor/exit-codes';
 import { Supervisor } from './supervisor/supervisor';
+import { Health, startHealth } from './health';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = require('../../package.json').version;
 
-function main(): void {
+async function main(): Promise<void> {
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
   const invocation = readInvocation();
@@ -53,6 +54,17 @@ function main(): void {
     log.error(e.message);
     process.exit(EXIT_USAGE);
   }
+  let health: Health;
+  try {
+    // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
+    health = await startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: process.env } });
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    log.error(e.message);
+    process.exit(EXIT_USAGE);
+  }
+  health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
+
   void supervisor.run().then((code) => {
     reaper.reapNow();
     if (reaper.orphansReaped > 0) log.debug(`orphans reaped: ${reaper.orphansReaped}`, { by: reaper.summary() || undefined });
@@ -88,4 +100,4 @@ function keepSupervisingOnBugs(log: Logger): void {
   process.on('unhandledRejection', (e) => log.error(`internal error (supervision continues): ${(e as Error)?.stack ?? e}`));
 }
 
-main();
+void main();

@@ -129,8 +129,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.setPhase('running');
       return;
     }
-    this.d.log.error(`post-start failed (${describeResult(r)}): stopping the child`);
-    this.exitOverride = EXIT_USAGE;
+    this.stopWithError(`post-start failed (${describeResult(r)}): stopping the child`, EXIT_USAGE);
+  }
+
+  /** hainit decided the child must go (post-start failed, start-up timed out): the graceful
+   * shutdown, then exit with `code` whatever the child's own code. */
+  stopWithError(message: string, code: number): void {
+    if (this.shutdown) return;
+    this.d.log.error(message);
+    this.exitOverride = code;
     this.beginShutdown(this.d.config.stopSignal ?? SIGTERM, undefined);
   }
 
