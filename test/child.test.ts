@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanEnv, fixture, PYTHON, runHainit } from './helpers/pid1';
@@ -45,6 +46,17 @@ function baseline(stdio: Array<'pipe' | 'ignore' | number>): Promise<ProcInfo> {
     p.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
     p.on('error', reject);
     p.on('close', () => resolve(info(out)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
   });
 }
 
@@ -101,6 +113,11 @@ describe('the child process', function () {
     }
   });
 
+  // KNOWN BUG (fails intermittently until fixed): native/addon.c snapshot_inherited() takes every
+  // fd open when the addon loads, other than anon inodes and pipe pairs, as "inherited"; fds Node
+  // itself has open at that moment (a pipe end, the NODE_EXTRA_CA_CERTS file) are then passed to
+  // the child with close-on-exec cleared, and so is whatever later reuses that number (e.g. the
+  // health endpoint's listening socket). Seen as fd 20/21 -> pipe:[..], ca-certificates.crt, socket:[..].
   it('has fds 0-2 and the descriptors hainit inherited (fd 5 -> a file), and none of hainit\'s own', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-fd-'));
     const file = path.join(dir, 'inherited.txt');
@@ -126,6 +143,16 @@ describe('the child process', function () {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('does not get the health endpoint\'s listening socket (--health-listen)', async () => {
+    const port = await freePort();
+    const base = await baseline(['pipe', 'pipe', 'pipe']);
+    const r = await runHainit(['--health-listen', `127.0.0.1:${port}`, PYTHON, PROCINFO], { stdin: '' });
+    assert.equal(r.code, 0, r.stderr);
+    const fds = info(r.stdout).fds;
+    assert.deepEqual(Object.entries(fds).filter(([n, t]) => Number(n) > 2 && /socket:|anon_inode/.test(t) && !Object.values(base.fds).includes(t)), []);
+    assert.deepEqual(Object.keys(fds).sort(), Object.keys(base.fds).sort(), JSON.stringify(fds));
   });
 
   it('gets stdout and stderr of hainit as they are (its output reaches the caller unchanged)', async () => {

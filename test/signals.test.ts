@@ -4,7 +4,8 @@
  * "TERM/USR1/USR2 -> 143/138/140" tests.
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, PYTHON, Running, sleep, startHainit, waitUntil } from './helpers/pid1';
+import { readFileSync } from 'node:fs';
+import { childrenOf, cleanEnv, fixture, procStatus, PYTHON, Running, sleep, startHainit, waitUntil } from './helpers/pid1';
 
 const SIGECHO = fixture('sigecho.py');
 const SIGWINCH = 28;
@@ -60,6 +61,45 @@ describe('signals', function () {
     await sendAndWait(h, 40);
     await sendAndWait(h, 40);
     assert.deepEqual(got(h), [10, 10, 40, 40]);
+  });
+
+  it('real-time signals are queued, not coalesced: 100 x RT 40 arrive 100 times', async () => {
+    const h = await startEcho([]);
+    const pid = await h.hostPid();
+    for (let i = 0; i < 100; i++) process.kill(pid, 40);
+    await waitUntil(() => got(h).length >= 100, 10_000, () => `got ${got(h).length} of 100`);
+    await marker(h);
+    assert.equal(got(h).filter((s) => s === 40).length, 100);
+    assert.equal(h.stderr, '');
+  });
+
+  it('USR1 never opens Node\'s inspector: it is forwarded and nothing else happens', async () => {
+    const h = await startEcho([]);
+    await sendAndWait(h, 'USR1');
+    await sleep(300);
+    assert.doesNotMatch(h.stderr, /Debugger|inspector|ws:\/\//i);
+    const tcp = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
+    assert.doesNotMatch(tcp, /:2405 [0-9A-F:]+ 0A /, 'nothing listens on 9229');
+  });
+
+  it('TSTP to hainit stops the child (hainit keeps running and waiting), CONT resumes it', async () => {
+    const h = startHainit(['sh', '-c', 'echo ready; exec sleep 100']);
+    await h.waitForOutput(/ready/, 15_000);
+    await sleep(200);
+    const hainit = await h.hostPid();
+    const [child] = childrenOf(hainit);
+    assert.ok(child, 'hainit has its child');
+    const state = (pid: number): string => procStatus(pid).get('State')!.charAt(0);
+    await h.signal('TSTP');
+    await waitUntil(() => state(child) === 'T', 5000, () => `child state ${state(child)}`);
+    await sleep(200);
+    assert.notEqual(state(hainit), 'T', 'hainit itself never stops');
+    assert.equal(h.proc.exitCode, null, 'a stopped child is not an exited one');
+    await h.signal('CONT');
+    await waitUntil(() => state(child) !== 'T', 5000, () => `child state ${state(child)}`);
+    await h.signal('USR2');
+    const r = await h.exited;
+    assert.equal(r.code, 140, r.stderr);
   });
 
   for (const [name, num] of [['TERM', 15], ['INT', 2]] as const) {
@@ -179,6 +219,12 @@ describe('signals', function () {
     it('HAINIT_SIGNAL_GROUP=1 is the same as -g', async () => {
       const h = await run([], cleanEnv({ HAINIT_SIGNAL_GROUP: '1' }));
       await waitUntil(() => got(h).includes(10), 5000, () => `grandchild never got USR1: ${h.stdout}`);
+    });
+
+    it('flags win: -c beats HAINIT_SIGNAL_GROUP=1', async () => {
+      const h = await run(['-c'], cleanEnv({ HAINIT_SIGNAL_GROUP: '1' }));
+      await sleep(500);
+      assert.deepEqual(got(h), []);
     });
 
     it('-c (single child) keeps signals to the child alone, as the default', async () => {
