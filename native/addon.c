@@ -16,13 +16,24 @@
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
 
-static int inherited[256];
+#include <sys/stat.h>
+
+static struct { int fd; dev_t dev; ino_t ino; } inherited[256];
 static int ninherited;
+
+/* Node opens files of its own during start-up on other threads (NODE_EXTRA_CA_CERTS, …) that
+ * may still be open when the addon loads and close soon after. */
+static int node_own_path(const char *link) {
+  const char *ca = getenv("NODE_EXTRA_CA_CERTS");
+  char real[4096];
+  if (ca && realpath(ca, real) && strcmp(real, link) == 0) return 1;
+  return 0;
+}
 
 /* Descriptors open when the addon loads that Node did not open: Node's own are event polls,
  * eventfds and pipes whose both ends it holds. Everything hainit opens later is excluded. */
 static void snapshot_inherited(void) {
-  struct { int fd; char link[64]; } seen[256];
+  static struct { int fd; char link[4096]; } seen[256];
   int nseen = 0;
   DIR *d = opendir("/proc/self/fd");
   if (!d) return;
@@ -46,8 +57,13 @@ static void snapshot_inherited(void) {
     if (strncmp(seen[i].link, "pipe:", 5) == 0)
       for (int j = 0; j < nseen; j++)
         if (j != i && strcmp(seen[i].link, seen[j].link) == 0) pair = 1;
-    if (pair) continue;
-    inherited[ninherited++] = seen[i].fd;
+    if (pair || node_own_path(seen[i].link)) continue;
+    struct stat st;
+    if (fstat(seen[i].fd, &st) < 0) continue;
+    inherited[ninherited].fd = seen[i].fd;
+    inherited[ninherited].dev = st.st_dev;
+    inherited[ninherited].ino = st.st_ino;
+    ninherited++;
   }
 }
 
@@ -220,10 +236,17 @@ static napi_value js_pdeathsig(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &sig, &unused)) return NULL;
   return mk_i32(env, prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0 ? 0 : -errno);
 }
+/* The inherited descriptors still open as the same file: a number Node's start-up used and
+ * closed may since have been reused by hainit (a listening socket), and must not leak. */
 static napi_value js_inherited(napi_env env, napi_callback_info info) {
   napi_value arr;
-  CHECK(napi_create_array_with_length(env, (size_t)ninherited, &arr));
-  for (int i = 0; i < ninherited; i++) napi_set_element(env, arr, (uint32_t)i, mk_i32(env, inherited[i]));
+  CHECK(napi_create_array(env, &arr));
+  uint32_t n = 0;
+  for (int i = 0; i < ninherited; i++) {
+    struct stat st;
+    if (fstat(inherited[i].fd, &st) < 0 || st.st_dev != inherited[i].dev || st.st_ino != inherited[i].ino) continue;
+    napi_set_element(env, arr, n++, mk_i32(env, inherited[i].fd));
+  }
   return arr;
 }
 /* pipe() -> [readFd, writeFd], both close-on-exec, or -errno */
