@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <uv.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -185,7 +186,59 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-static napi_value js_sig_install(napi_env env, napi_callback_info info) { return mk_i32(env, sig_install()); }
+/* The signal records are read on Node's own loop with a uv_poll on the pipe: no net.Socket,
+ * so hainit's start-up does not pay for node:net and the streams stack. */
+static struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int fd;
+} records = {.fd = -1};
+
+static void on_records(uv_poll_t *handle, int status, int events) {
+  char buf[100 * sizeof(struct hainit_sigrecord)]; /* whole records: every write is one record */
+  napi_env env = records.env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  for (;;) {
+    ssize_t n = read(records.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    napi_value buffer, cb, recv;
+    void *data;
+    napi_create_buffer_copy(env, (size_t)n, buf, &data, &buffer);
+    napi_get_reference_value(env, records.callback, &cb);
+    napi_get_global(env, &recv);
+    napi_status st = napi_make_callback(env, records.context, recv, cb, 1, &buffer, NULL);
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err); /* to process 'uncaughtException': logged, supervision goes on */
+    }
+    if ((size_t)n < sizeof buf) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* signalsInstall(onRecords(buffer)) -> 0 or -errno */
+static napi_value js_sig_install(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  int fd = sig_install();
+  if (fd < 0) return mk_i32(env, fd);
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  records.env = env;
+  records.fd = fd;
+  CHECK(napi_create_reference(env, a[0], 1, &records.callback));
+  napi_value name;
+  napi_create_string_utf8(env, "hainit:signals", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_async_init(env, NULL, name, &records.context));
+  if (uv_poll_init(loop, &records.poll, fd) != 0 || uv_poll_start(&records.poll, UV_READABLE, on_records) != 0) return mk_i32(env, -EIO);
+  return mk_i32(env, 0);
+}
 
 static napi_value js_two_ints(napi_env env, napi_callback_info info, int32_t *x, int32_t *y) {
   size_t argc = 2;

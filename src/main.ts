@@ -1,8 +1,7 @@
 /**
- * hainit's life, top to bottom: parse, configure signals and reaping, start the child,
- * then react (forward, reap, shut down) until the child's exit code is known.
+ * hainit's life, top to bottom: parse, configure signals and reaping, bind the probe endpoint,
+ * start the child, then react (forward, reap, shut down) until the child's exit code is known.
  */
-import { isatty } from 'node:tty';
 import { Config, Invocation } from './config/config';
 import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
@@ -10,9 +9,9 @@ import { UsageError } from './config/values';
 import { Logger } from './log/logger';
 import { NativeAddon, native } from './native';
 import { Reaper } from './reaper/reaper';
+import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
-import { realClock } from './shutdown/clock';
 import { EXIT_USAGE } from './supervisor/exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
@@ -20,10 +19,13 @@ import { Health, startHealth } from './health';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = require('../../package.json').version;
 
-async function main(): Promise<void> {
+async function main(argv: readonly string[]): Promise<void> {
+  // Subcommands are recognised only as the very first word (`hainit -- ps` supervises `ps`).
+  if (argv[0] === 'ps' || argv[0] === 'probe') return subcommand(argv[0], argv.slice(1));
+
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
-  const invocation = readInvocation();
+  const invocation = readInvocation(argv);
   if (invocation.kind === 'help') return void process.stdout.write(helpText(VERSION));
   if (invocation.kind === 'version') return void process.stdout.write(`hainit version ${VERSION}\n`);
   const { config } = invocation;
@@ -46,39 +48,56 @@ async function main(): Promise<void> {
   });
   router.on('childExited', () => reaper.reapNow());
 
-  let supervisor: Supervisor;
-  try {
-    supervisor = new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: process.env, stdinIsTty: isatty(0) });
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    log.error(e.message);
-    process.exit(EXIT_USAGE);
-  }
-  let health: Health;
-  try {
-    // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
-    health = await startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: process.env } });
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    log.error(e.message);
-    process.exit(EXIT_USAGE);
-  }
+  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: process.env }));
+  // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
+  const health: Health = await orExit125(log, () =>
+    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: process.env } }),
+  );
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 
-  void supervisor.run().then((code) => {
-    reaper.reapNow();
-    if (reaper.orphansReaped > 0) log.debug(`orphans reaped: ${reaper.orphansReaped}`, { by: reaper.summary() || undefined });
-    process.exit(code);
-  });
+  const code = await supervisor.run();
+  reaper.reapNow();
+  if (reaper.orphansReaped > 0) log.debug(`orphans reaped: ${reaper.orphansReaped}`, { by: reaper.summary() || undefined });
+  process.exit(code);
+}
+
+async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
+  // `hainit ps | head` must not die of EPIPE; exitCode (not exit()) lets piped output drain.
+  process.stdout.on('error', () => undefined);
+  if (name === 'ps') {
+    const { psMain } = require('./forensics/ps') as typeof import('./forensics/ps');
+    process.exitCode = psMain(args, (s) => process.stdout.write(s));
+  } else {
+    const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
+    process.exitCode = await probeMain(args, (s) => process.stderr.write(s));
+  }
 }
 
 /** Bad input: one line on stderr naming the value, exit 125. */
-function readInvocation(): Invocation {
+function readInvocation(argv: readonly string[]): Invocation {
   try {
-    return parseInvocation(process.argv.slice(2), process.env);
+    return parseInvocation(argv, process.env);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     new Logger('error', 'text').error(e.message);
+    process.exit(EXIT_USAGE);
+  }
+}
+
+function orExit125<T>(log: Logger, f: () => T): T {
+  try {
+    const v = f();
+    if (v instanceof Promise) {
+      return v.catch((e: unknown) => {
+        if (!(e instanceof UsageError)) throw e;
+        log.error(e.message);
+        process.exit(EXIT_USAGE);
+      }) as T;
+    }
+    return v;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    log.error(e.message);
     process.exit(EXIT_USAGE);
   }
 }
@@ -100,4 +119,4 @@ function keepSupervisingOnBugs(log: Logger): void {
   process.on('unhandledRejection', (e) => log.error(`internal error (supervision continues): ${(e as Error)?.stack ?? e}`));
 }
 
-void main();
+void main(process.argv.slice(2));

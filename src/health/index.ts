@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { CheckTarget, Config } from '../config/config';
 import { Logger } from '../log/logger';
@@ -11,7 +11,6 @@ import { renderMetrics } from './metrics';
 import { ProcFs, SystemConstants, TreeUsage, realProcFs, systemConstants, treeUsage } from './proc';
 import { ApplicationCheck, CheckRegistry, HealthEvents } from './registry';
 import { ProbeFn, execProbe, httpProbe, tcpProbe } from './runners';
-import { createHealthServer, listen } from './server';
 
 export type { HealthEvents } from './registry';
 
@@ -127,6 +126,8 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
       }
       return cached.usage;
     };
+    // Loaded only with --health-listen: node:http is not free at start-up.
+    const { createHealthServer, listen } = require('./server') as typeof import('./server');
     server = createHealthServer({
       checksFor: (e) => registry.checksFor(e),
       metrics: () =>

@@ -1,3 +1,4 @@
+import { CancelController } from '../cancel';
 import { EventEmitter } from 'node:events';
 import { Logger } from '../log/logger';
 import { Clock } from '../shutdown/clock';
@@ -45,7 +46,7 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   private readonly byEndpoint = new Map<Endpoint, readonly Check[]>();
   private passed = false;
   private runningSince: number | undefined;
-  private startupTimer: AbortController | undefined;
+  private startupTimer: CancelController | undefined;
   private readonly onPhase = (phase: Phase) => this.follow(phase);
 
   constructor(private readonly d: RegistryDeps, application: readonly ApplicationCheck[]) {
@@ -115,7 +116,7 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   private armStartupTimeout(): void {
     const ms = this.d.startupTimeoutMs;
     if (ms === undefined) return;
-    const timer = (this.startupTimer = new AbortController());
+    const timer = (this.startupTimer = new CancelController());
     void this.d.clock.sleep(ms, timer.signal).then(() => {
       if (timer.signal.aborted || this.passed) return;
       const failing = this.checksFor('readyz')
@@ -142,7 +143,10 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
     this.passed = true;
     this.startupTimer?.abort();
     const ms = Math.round(this.d.clock.now() - (this.runningSince ?? this.d.clock.now()));
-    this.d.log.info(`ready: readiness passed ${ms} ms after the child started`);
+    // Worth a line at info only when there was an application check to wait for: a plain
+    // `hainit -- app` stays as quiet as tini.
+    const waited = this.application.some((c) => c.kinds.includes('ready'));
+    this.d.log.write(waited ? 'info' : 'debug', `ready: readiness passed ${ms} ms after the child started`);
     for (const c of this.application) if (c.kinds.includes('live')) c.start();
     this.emit('ready', ms);
   }

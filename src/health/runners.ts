@@ -1,6 +1,5 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as net from 'node:net';
+import { CancelController, CancelSignal } from '../cancel';
+import { httpModule, httpsModule, netModule } from '../lazy';
 import { Clock } from '../shutdown/clock';
 import { CommandDeps, describeResult, runCommand } from '../supervisor/command';
 import { Check, CheckKind, CheckState, Thresholds } from './checks';
@@ -11,7 +10,7 @@ export interface ProbeOutcome {
 }
 
 /** One run of an application check; it must settle soon after `abort` fires. */
-export type ProbeFn = (abort: AbortSignal) => Promise<ProbeOutcome>;
+export type ProbeFn = (abort: CancelSignal) => Promise<ProbeOutcome>;
 
 export interface CheckTiming {
   readonly intervalMs: number;
@@ -47,7 +46,7 @@ export class PeriodicCheck implements Check {
   private readonly thresholds: Thresholds;
   private current: CheckState;
   private lastFailure: string | undefined;
-  private stopper: AbortController | undefined;
+  private stopper: CancelController | undefined;
 
   /** `initiallyOk`: the kubelet starts readiness as failed and liveness as passing. */
   constructor(
@@ -74,7 +73,7 @@ export class PeriodicCheck implements Check {
   /** Runs at once, then on schedule until stop(). */
   start(): void {
     if (this.stopper) return;
-    this.stopper = new AbortController();
+    this.stopper = new CancelController();
     void this.loop(this.stopper.signal);
   }
 
@@ -84,7 +83,7 @@ export class PeriodicCheck implements Check {
     this.stopper = undefined;
   }
 
-  private async loop(stop: AbortSignal): Promise<void> {
+  private async loop(stop: CancelSignal): Promise<void> {
     let fastPause = FAST_START_MS;
     while (!stop.aborted) {
       const started = this.clock.now();
@@ -100,20 +99,20 @@ export class PeriodicCheck implements Check {
   }
 
   /** A sleep cut short by stop(), through a signal of its own so no listener outlives it. */
-  private async pause(ms: number, stop: AbortSignal): Promise<void> {
-    const wake = new AbortController();
+  private async pause(ms: number, stop: CancelSignal): Promise<void> {
+    const wake = new CancelController();
     const onStop = () => wake.abort();
     stop.addEventListener('abort', onStop, { once: true });
     await this.clock.sleep(ms, wake.signal);
     stop.removeEventListener('abort', onStop);
   }
 
-  private async runOnce(stop: AbortSignal): Promise<void> {
+  private async runOnce(stop: CancelSignal): Promise<void> {
     const started = this.clock.now();
-    const abort = new AbortController();
+    const abort = new CancelController();
     const cancel = () => abort.abort();
     stop.addEventListener('abort', cancel, { once: true });
-    const timer = new AbortController();
+    const timer = new CancelController();
     const { timeoutMs } = this.timing;
     const run = this.safeProbe(abort.signal);
     const timedOut = this.clock.sleep(timeoutMs, timer.signal).then(() => undefined);
@@ -130,7 +129,7 @@ export class PeriodicCheck implements Check {
     stop.removeEventListener('abort', cancel);
   }
 
-  private async safeProbe(abort: AbortSignal): Promise<ProbeOutcome> {
+  private async safeProbe(abort: CancelSignal): Promise<ProbeOutcome> {
     try {
       return await this.probe(abort);
     } catch (e) {
@@ -160,20 +159,24 @@ function errorText(e: unknown): string {
  * followed (a 3xx already counts as success), the body is not read. */
 export function httpProbe(url: string): ProbeFn {
   const u = new URL(url);
-  const lib = u.protocol === 'https:' ? https : http;
+  const lib = u.protocol === 'https:' ? httpsModule() : httpModule();
   return (abort) =>
     new Promise((resolve) => {
       let settled = false;
       const finish = (o: ProbeOutcome) => {
         if (settled) return;
         settled = true;
+        abort.removeEventListener('abort', onAbort);
         resolve(o);
+      };
+      const onAbort = () => {
+        req.destroy();
+        finish({ ok: false, reason: 'aborted' });
       };
       const req = lib.request(
         u,
         {
           method: 'GET',
-          signal: abort,
           // A fresh connection per run, like the kubelet: a stuck keep-alive socket cannot hide a dead listener.
           agent: false,
           rejectUnauthorized: false,
@@ -186,6 +189,8 @@ export function httpProbe(url: string): ProbeFn {
         },
       );
       req.on('error', (e) => finish({ ok: false, reason: errorText(e) }));
+      abort.addEventListener('abort', onAbort, { once: true });
+      if (abort.aborted) onAbort();
       req.end();
     });
 }
@@ -194,7 +199,7 @@ export function httpProbe(url: string): ProbeFn {
 export function tcpProbe(host: string, port: number): ProbeFn {
   return (abort) =>
     new Promise((resolve) => {
-      const socket = net.connect({ host, port });
+      const socket = netModule().connect({ host, port });
       let settled = false;
       const finish = (o: ProbeOutcome) => {
         if (settled) return;

@@ -20,7 +20,8 @@ export interface ReapedStatus {
 export interface NativeAddon {
   spawn(path: string, argv: readonly string[], stdio: readonly [number, number, number], keepFds: readonly number[], foreground: boolean, newProcessGroup: boolean): number;
   reap(wantDetails: boolean): ReapedStatus[];
-  signalsInstall(): number;
+  /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
+  signalsInstall(onRecords: (records: Buffer) => void): number;
   signalsTarget(target: number): void;
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;

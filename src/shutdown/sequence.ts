@@ -1,3 +1,4 @@
+import { CancelController, CancelSignal } from '../cancel';
 import { Logger } from '../log/logger';
 import { signalName } from '../signals/names';
 import { Clock } from './clock';
@@ -20,7 +21,7 @@ export interface ShutdownActions {
   readonly childExited: Promise<void>;
   readonly enterPhase: (phase: 'draining' | 'stopping') => void;
   readonly sendStopSignal: (signal: number) => void;
-  readonly runPreStop: (index: number, command: string, timeoutMs: number, abort: AbortSignal) => Promise<void>;
+  readonly runPreStop: (index: number, command: string, timeoutMs: number, abort: CancelSignal) => Promise<void>;
   /** every process hainit still has under it, the main child included */
   readonly leftovers: () => number[];
   readonly signalAll: (pids: readonly number[], signal: number) => void;
@@ -53,8 +54,8 @@ export class ShutdownSequence {
   readonly killAt: number;
   readonly exitBy: number;
   private signalsSeen = 0;
-  private readonly skip = new AbortController();
-  private readonly killNow = new AbortController();
+  private readonly skip = new CancelController();
+  private readonly killNow = new CancelController();
   killedChild = false;
 
   constructor(
@@ -162,11 +163,11 @@ async function waitUntilGone(act: Pick<ShutdownActions, 'leftovers'>, clock: Clo
   }
 }
 
-/** An AbortSignal that fires when any of the inputs does. */
-function anyOf(...inputs: (AbortSignal | Promise<unknown>)[]): AbortSignal {
-  const c = new AbortController();
+/** An CancelSignal that fires when any of the inputs does. */
+function anyOf(...inputs: (CancelSignal | Promise<unknown>)[]): CancelSignal {
+  const c = new CancelController();
   for (const i of inputs) {
-    if (i instanceof AbortSignal) {
+    if (i instanceof CancelSignal) {
       if (i.aborted) c.abort();
       else i.addEventListener('abort', () => c.abort(), { once: true });
     } else {

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { NativeAddon, SignalMode } from '../native';
 
 /** One signal as the native handler saw it (see native/hainit.h, struct hainit_sigrecord). */
@@ -34,7 +33,6 @@ export interface SignalRouterEvents {
  * where signals go and turns the handler's records into events for logs, metrics and shutdown.
  */
 export class SignalRouter extends EventEmitter<SignalRouterEvents> {
-  private stream: Socket | undefined;
   private pending = Buffer.alloc(0);
   private rewrites = new Map<number, number>();
 
@@ -43,14 +41,12 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
   }
 
   install(rewrites: ReadonlyMap<number, number>): void {
-    const fd = this.addon.signalsInstall();
-    if (fd < 0) throw new Error(`installing signal handlers failed: errno ${-fd}`);
+    const rc = this.addon.signalsInstall((records) => this.onData(records));
+    if (rc < 0) throw new Error(`installing signal handlers failed: errno ${-rc}`);
     this.rewrites = new Map(rewrites);
     for (const [from, to] of rewrites) this.addon.signalsRewrite(from, to);
     // SIGCHLD is ours: it drives the reaper and is never forwarded.
     this.addon.signalsMode(SIGCHLD, SignalMode.notify);
-    this.stream = new Socket({ fd, readable: true, writable: false });
-    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 
   /** >0: the child; <0: its process group; 0: hold signals back (queued by the caller). */
@@ -70,10 +66,6 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
 
   dropped(): number {
     return this.addon.signalsDropped();
-  }
-
-  close(): void {
-    this.stream?.destroy();
   }
 
   private onData(chunk: Buffer): void {

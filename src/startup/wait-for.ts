@@ -1,6 +1,5 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as net from 'node:net';
+import { CancelSignal } from '../cancel';
+import { httpModule, httpsModule, netModule } from '../lazy';
 import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
 import { Clock } from '../shutdown/clock';
@@ -31,7 +30,7 @@ export function probeOnce(t: WaitTarget, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const u = t.url;
     if (u.protocol === 'tcp:') {
-      const s = net.connect({ host: hostOf(u), port: Number(u.port), timeout: timeoutMs });
+      const s = netModule().connect({ host: hostOf(u), port: Number(u.port), timeout: timeoutMs });
       const done = (ok: boolean) => {
         s.destroy();
         resolve(ok);
@@ -41,7 +40,7 @@ export function probeOnce(t: WaitTarget, timeoutMs: number): Promise<boolean> {
       s.once('error', () => done(false));
       return;
     }
-    const lib = u.protocol === 'https:' ? https : http;
+    const lib = u.protocol === 'https:' ? httpsModule() : httpModule();
     const req = lib.request(u, { method: 'GET', timeout: timeoutMs, rejectUnauthorized: false, headers: { 'user-agent': 'hainit' } }, (res) => {
       res.resume();
       resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
@@ -53,7 +52,7 @@ export function probeOnce(t: WaitTarget, timeoutMs: number): Promise<boolean> {
 }
 
 /** Waits for every target; returns the ones that never came within timeoutMs (empty: all came). */
-export async function waitForAll(targets: readonly WaitTarget[], timeoutMs: number, clock: Clock, log: Logger, abort: AbortSignal): Promise<string[]> {
+export async function waitForAll(targets: readonly WaitTarget[], timeoutMs: number, clock: Clock, log: Logger, abort: CancelSignal): Promise<string[]> {
   const deadline = clock.now() + timeoutMs;
   const results = await Promise.all(
     targets.map(async (t) => {

@@ -1,5 +1,6 @@
+import { CancelSignal } from '../cancel';
 import { closeSync, openSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { netModule } from '../lazy';
 import { Logger } from '../log/logger';
 import { NativeAddon } from '../native';
 import { Reaper } from '../reaper/reaper';
@@ -24,7 +25,7 @@ export interface CommandDeps {
   /** told the pid as soon as the command runs */
   readonly onSpawn?: (pid: number) => void;
   /** kills the command's group early (a second shutdown signal skips the drain) */
-  readonly abort?: AbortSignal;
+  readonly abort?: CancelSignal;
 }
 
 const SIGKILL = 9;
@@ -79,7 +80,7 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
 
 function tagLines(fd: number, name: string, log: Logger): Promise<void> {
   return new Promise((resolve) => {
-    const s = new Socket({ fd, readable: true, writable: false });
+    const s = new (netModule().Socket)({ fd, readable: true, writable: false });
     let rest = '';
     s.setEncoding('utf8');
     s.on('data', (chunk: string) => {

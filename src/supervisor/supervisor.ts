@@ -1,3 +1,4 @@
+import { CancelController, CancelSignal } from '../cancel';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Config } from '../config/config';
@@ -26,7 +27,6 @@ export interface SupervisorDeps {
   readonly reaper: Reaper;
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
-  readonly stdinIsTty: boolean;
 }
 
 export interface SupervisorEvents {
@@ -47,7 +47,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly held: number[] = [];
   private shutdown: ShutdownSequence | undefined;
   private shutdownRequested: { signal: number; stopSignal: number } | undefined;
-  private readonly startupAbort = new AbortController();
+  private readonly startupAbort = new CancelController();
   private childExited!: () => void;
   private readonly childExitedPromise = new Promise<void>((r) => (this.childExited = r));
   /** set when hainit, not the child, decides the exit code (post-start failure) */
@@ -107,7 +107,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { config, addon, router, reaper, log } = this.d;
     const result = spawnProcess(addon, config.command, this.d.env, {
       keepFds: addon.inheritedFds(),
-      foreground: this.d.stdinIsTty,
+      // The native spawn hands over the terminal only when stdin is one.
+      foreground: true,
       newProcessGroup: true,
     });
     if (!result.ok) {
@@ -118,8 +119,28 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     router.setTarget(this.target);
     reaper.watch(result.pid, (status) => this.onChildExit(status));
     log.debug('child started', { pid: result.pid, command: config.command.join(' ') });
+    this.scheduleEarlyWarnings(result.pid);
     for (const sig of this.held.splice(0)) this.forwardHeld(sig);
     return undefined;
+  }
+
+  /**
+   * Warnings that save a night: the app ignores or blocks its stop signal, or is a shell that
+   * will not pass signals on. Read twice (1 s, 5 s): slow starters install handlers late.
+   */
+  private scheduleEarlyWarnings(pid: number): void {
+    const stopSignal = this.d.config.stopSignal ?? this.d.router.rewriteOf(SIGTERM);
+    if (stopSignal === 0) return;
+    const warned = new Set<string>();
+    const check = (final: boolean) => {
+      if (this.childStatus || this.shutdown) return;
+      const { startupWarnings } = require('../forensics/dispositions') as typeof import('../forensics/dispositions');
+      const found = startupWarnings(pid, stopSignal, '/proc', { signalGroup: this.d.config.signalGroup });
+      // A shell still starting its command is not yet a problem; only warn when it persists.
+      for (const w of found) if (!warned.has(w) && (final || !/shell/.test(w))) warned.add(w), this.d.log.warn(w);
+    };
+    setTimeout(() => check(false), 1000).unref();
+    setTimeout(() => check(true), 5000).unref();
   }
 
   private async runPostStart(argv: readonly string[]): Promise<void> {
@@ -141,7 +162,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.beginShutdown(this.d.config.stopSignal ?? SIGTERM, undefined);
   }
 
-  private async runHook(argv: readonly string[], name: string, timeoutMs: number, abort?: AbortSignal) {
+  private async runHook(argv: readonly string[], name: string, timeoutMs: number, abort?: CancelSignal) {
     const d = this.d;
     const r = runCommand({ ...d, onSpawn: (pid) => this.hookPids.add(pid), abort }, argv, name, timeoutMs);
     const result = await r;

@@ -1,3 +1,4 @@
+import { CancelController } from '../../src/cancel';
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -241,24 +242,24 @@ describe('health: probes of the application (real sockets)', () => {
       res.end();
     });
     const results: boolean[] = [];
-    for (let n = 0; n < codes.length; n++) results.push((await httpProbe(`http://127.0.0.1:${port}/ready`)(new AbortController().signal)).ok);
+    for (let n = 0; n < codes.length; n++) results.push((await httpProbe(`http://127.0.0.1:${port}/ready`)(new CancelController().signal)).ok);
     assert.deepEqual(results, [true, true, true, true, false, false, false, false]);
   });
 
   it('tcp: an open port passes; a closed one fails naming the error', async () => {
     const { port } = await serve('hang');
-    assert.deepEqual(await tcpProbe('127.0.0.1', port)(new AbortController().signal), { ok: true });
+    assert.deepEqual(await tcpProbe('127.0.0.1', port)(new CancelController().signal), { ok: true });
     const free = await serve('hang');
     free.server.close();
     await new Promise((r) => setTimeout(r, 50));
-    const r = await tcpProbe('127.0.0.1', free.port)(new AbortController().signal);
+    const r = await tcpProbe('127.0.0.1', free.port)(new CancelController().signal);
     assert.equal(r.ok, false);
     assert.match(r.reason ?? '', /ECONNREFUSED/);
   });
 
   it('an aborted http run settles at once and drops its connection', async () => {
     const hung = await serve('hang');
-    const abort = new AbortController();
+    const abort = new CancelController();
     const run = httpProbe(`http://127.0.0.1:${hung.port}/`)(abort.signal);
     while (hung.open.size === 0) await new Promise((r) => setTimeout(r, 10));
     abort.abort();

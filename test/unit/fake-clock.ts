@@ -1,3 +1,4 @@
+import { CancelSignal } from '../../src/cancel';
 import { Clock } from '../../src/shutdown/clock';
 
 /** Virtual time: sleeps resolve only when the test advances the clock. */
@@ -9,7 +10,7 @@ export class FakeClock implements Clock {
     return this.t;
   }
 
-  sleep(ms: number, abort?: AbortSignal): Promise<void> {
+  sleep(ms: number, abort?: CancelSignal): Promise<void> {
     return new Promise((resolve) => {
       if (abort?.aborted || ms <= 0) return resolve();
       const timer = { at: this.t + ms, resolve };
