@@ -1,5 +1,9 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { NativeAddon, ReapedStatus } from '../native';
+
+/** USER_HZ: 100 on every Linux architecture hainit runs on (the kernel's /proc ABI). */
+const CLOCK_TICKS = 100;
 
 export interface ReaperEvents {
   orphan: [ReapedStatus];
@@ -15,7 +19,7 @@ export class Reaper extends EventEmitter<ReaperEvents> {
   orphansReaped = 0;
   private readonly byCommand = new Map<string, number>();
 
-  constructor(private readonly addon: NativeAddon, private readonly wantDetails: boolean) {
+  constructor(private readonly addon: NativeAddon, private readonly wantDetails = true) {
     super();
   }
 
@@ -35,6 +39,17 @@ export class Reaper extends EventEmitter<ReaperEvents> {
         if (status.comm) this.byCommand.set(status.comm, (this.byCommand.get(status.comm) ?? 0) + 1);
         this.emit('orphan', status);
       }
+    }
+  }
+
+  /** How long a reaped process lived, from its start time (clock ticks since boot). */
+  static lifetimeMs(startTicks: number): number | undefined {
+    if (startTicks < 0) return undefined;
+    try {
+      const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      return Math.max(0, Math.round((uptime - startTicks / CLOCK_TICKS) * 1000));
+    } catch {
+      return undefined;
     }
   }
 
