@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -66,6 +67,34 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
   errno = saved_errno;
 }
 
+/* Signals are delivered to a thread that does not block them. The main thread runs JavaScript
+ * (the probe server under load keeps it busy), so it blocks the forwardable signals and this
+ * otherwise idle thread takes them: a woken sleeper gets a CPU sooner than a busy thread's turn
+ * comes round. Faults stay unblocked everywhere: they are synchronous and must not be blocked. */
+static void *signal_thread(void *unused) {
+  for (;;) pause();
+  return NULL;
+}
+
+static void route_to_signal_thread(void) {
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* Created before the main thread blocks anything: it inherits an open mask. */
+  int rc = pthread_create(&th, &attr, signal_thread, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return; /* the main thread keeps taking signals itself */
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s = 1; s < HAINIT_MAXSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP || is_fault(s) || (s > 31 && s < SIGRTMIN)) continue;
+    sigaddset(&set, s);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int sig_install(void) {
   if (notify_wr >= 0) return -EALREADY;
   int fds[2];
@@ -87,6 +116,7 @@ int sig_install(void) {
     if (s == SIGKILL || s == SIGSTOP || (s > 31 && s < SIGRTMIN)) continue; /* 32, 33: glibc's own */
     if (sigaction(s, &sa, &previous[s]) < 0) return -errno;
   }
+  route_to_signal_thread();
   return fds[0];
 }
 
