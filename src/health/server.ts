@@ -19,11 +19,11 @@ export const SERVER_LIMITS = {
   /** Node checks the two timeouts above on this period (default 30 s, far too coarse here) */
   checkingIntervalMs: 500,
   keepAliveTimeoutMs: 5_000,
-  idleSocketMs: 10_000,
   maxHeaderBytes: 8_192,
   maxHeadersCount: 50,
   maxConnections: 256,
-  maxRequestsPerSocket: 1_000,
+  /** a keep-alive client reconnects after this many; low values cost throughput (bench/probe.ts) */
+  maxRequestsPerSocket: 100_000,
 } as const;
 
 export interface ServerDeps {
@@ -153,7 +153,6 @@ export function createHealthServer(d: ServerDeps): http.Server {
   server.maxConnections = L.maxConnections;
   server.maxRequestsPerSocket = L.maxRequestsPerSocket;
   server.maxHeadersCount = L.maxHeadersCount;
-  server.setTimeout(L.idleSocketMs, (socket: Socket) => socket.destroy());
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     d.log.trace(`health endpoint: bad request: ${err.code ?? err.message}`);
