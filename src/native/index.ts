@@ -31,6 +31,8 @@ export interface NativeAddon {
   subreaper(on: number): number;
   pdeathSignal(signal: number): number;
   inheritedFds(): number[];
+  /** execve with fds 0-2 and `keepFds` left open; returns -errno only on failure */
+  exec(path: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]): number;
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
 }
@@ -63,7 +65,7 @@ interface Sea {
   getRawAsset(key: string): ArrayBuffer | string;
 }
 
-function isSingleExecutable(): boolean {
+export function isSingleExecutable(): boolean {
   try {
     // node:sea exists from Node 20; isSea() is false when run by a plain `node`.
     return (require('node:sea') as Sea).isSea();

