@@ -1,3 +1,5 @@
+import type { SizeLimit } from './values';
+
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogFormat = 'text' | 'json';
 
@@ -46,7 +48,16 @@ export interface Config {
   readonly checkTimeoutMs: number;
   readonly failureThreshold: number;
   readonly successThreshold: number;
+  /** undefined: no memory watchdog */
+  readonly maxMemory: SizeLimit | undefined;
+  readonly memoryIntervalMs: number;
+  readonly restart: RestartMode;
+  readonly maxRestarts: number;
+  readonly restartDelayMs: number;
+  readonly restartWindowMs: number;
 }
+
+export type RestartMode = 'never' | 'on-failure' | 'always';
 
 export type Invocation =
   | { readonly kind: 'help' }

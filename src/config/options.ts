@@ -43,6 +43,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { section: 'Health endpoint', name: 'check-timeout', kind: 'value', arg: 'DUR', help: 'how long one check may take (default 2s)' },
   { section: 'Health endpoint', name: 'failure-threshold', kind: 'value', arg: 'N', help: 'consecutive failures that make a check fail (default 3)' },
   { section: 'Health endpoint', name: 'success-threshold', kind: 'value', arg: 'N', help: 'consecutive successes that make a readiness check pass (default 1)' },
+  { section: 'Watchdog and restarts', name: 'max-memory', kind: 'value', arg: 'SIZE', help: "when the child's process tree uses more (450Mi, 1Gi, bytes; 90% = of the cgroup limit), stop it gracefully, or restart it (default off)" },
+  { section: 'Watchdog and restarts', name: 'memory-interval', kind: 'value', arg: 'DUR', help: 'how often memory is sampled; 3 samples in a row over the limit act (default 2s)' },
+  { section: 'Watchdog and restarts', name: 'restart', kind: 'value', arg: 'POLICY', help: 'never, on-failure or always: restart the child in place (default never)' },
+  { section: 'Watchdog and restarts', name: 'max-restarts', kind: 'value', arg: 'N', help: 'restarts allowed before a stable run; then hainit exits with the child\'s code (default 5)' },
+  { section: 'Watchdog and restarts', name: 'restart-delay', kind: 'value', arg: 'DUR', help: 'first delay before a restart, doubling up to 30s (default 1s)' },
+  { section: 'Watchdog and restarts', name: 'restart-window', kind: 'value', arg: 'DUR', help: 'a run this long is stable: it resets the delay and the restart count (default 60s)' },
   { section: 'Other', name: 'help', short: 'h', kind: 'flag', help: 'print this help and exit' },
   { section: 'Other', name: 'version', kind: 'flag', help: 'print the version and exit' },
 ];

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel } from './config';
+import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
 import { OPTIONS, OptionSpec, envName, takesValue } from './options';
 import {
-  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseRemapExit, parseRewrite, parseSignal,
+  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseRemapExit, parseRewrite, parseSignal, parseSize,
 } from './values';
 
 type Raw = string | string[] | boolean | boolean[] | undefined;
@@ -155,6 +155,12 @@ function integer(src: Source, name: string, fallback: number, min: number, max: 
   return v ? parseInteger(v.text, v.what, min, max) : fallback;
 }
 
+function maxMemory(src: Source) {
+  const v = src.value('max-memory');
+  if (!v || /^\s*(off|)\s*$/i.test(v.text)) return undefined;
+  return parseSize(v.text, v.what);
+}
+
 function healthListen(src: Source): ListenAddress | undefined {
   const v = src.value('health-listen');
   if (!v || /^\s*(off|)\s*$/i.test(v.text)) return undefined;
@@ -174,6 +180,17 @@ function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
     out.push({ type: 'exec', text, command: text });
   }
   return out;
+}
+
+const RESTART_MODES: readonly RestartMode[] = ['never', 'on-failure', 'always'];
+
+function restartMode(src: Source): RestartMode {
+  const v = src.value('restart');
+  if (!v) return 'never';
+  const m = v.text.trim().toLowerCase() as RestartMode;
+  // docker's spelling `no` and `unless-stopped` are not accepted: they would suggest docker semantics.
+  if (!RESTART_MODES.includes(m)) throw new UsageError(`${v.what}: unknown restart policy "${v.text}" (use ${RESTART_MODES.join(', ')})`);
+  return m;
 }
 
 function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
@@ -233,6 +250,12 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     checkTimeoutMs: positiveDuration(src, 'check-timeout', 2_000),
     failureThreshold: integer(src, 'failure-threshold', 3, 1, 1000),
     successThreshold: integer(src, 'success-threshold', 1, 1, 1000),
+    maxMemory: maxMemory(src),
+    memoryIntervalMs: positiveDuration(src, 'memory-interval', 2_000),
+    restart: restartMode(src),
+    maxRestarts: integer(src, 'max-restarts', 5, 0, 1_000_000),
+    restartDelayMs: duration(src, 'restart-delay', 1_000),
+    restartWindowMs: positiveDuration(src, 'restart-window', 60_000),
   };
   return { kind: 'run', config: Object.freeze(config), warnings: unknownEnvironment(env) };
 }

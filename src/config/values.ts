@@ -103,3 +103,29 @@ export function parseHttpUrl(text: string, what: string): string {
   }
   return url.href;
 }
+
+/** A memory limit: bytes, or a share of the cgroup's memory limit. */
+export type SizeLimit = { readonly kind: 'bytes'; readonly bytes: number } | { readonly kind: 'percent'; readonly percent: number };
+
+// Kubernetes quantity suffixes: binary Ki..Ti, decimal k/K..T (K too, as users write it).
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
+};
+
+/** `450Mi`, `1Gi`, `512M`, `1048576` (bytes) or `90%` (of the cgroup memory limit). */
+export function parseSize(text: string, what: string): SizeLimit {
+  const t = text.trim();
+  const bad = (why = '') =>
+    new UsageError(`${what}: invalid size "${text}"${why} (use e.g. 450Mi, 1Gi, 512M, bytes, or 90% of the cgroup memory limit)`);
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(t);
+  if (pct) {
+    const percent = Number(pct[1]);
+    if (percent <= 0 || percent > 100) throw bad(': a percentage must be more than 0 and at most 100');
+    return { kind: 'percent', percent };
+  }
+  const m = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/.exec(t);
+  if (!m || !(m[2] in SIZE_UNITS)) throw bad();
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]]);
+  if (bytes <= 0) throw bad(': must be more than 0');
+  return { kind: 'bytes', bytes };
+}

@@ -1,4 +1,5 @@
 import type { Phase } from '../supervisor/supervisor';
+import { MemoryStatus, describeLimit, formatBytes } from '../watch/memory';
 
 /** Which probe a check belongs to: /livez, /readyz, /startupz (/healthz shows them all). */
 export type CheckKind = 'live' | 'ready' | 'startup';
@@ -36,6 +37,8 @@ export interface LifecycleView {
   readonly signalsForwarded: ReadonlyMap<number, number>;
   /** child restarts in place (--restart); absent until restarts exist */
   readonly restarts?: number;
+  /** the memory watchdog; absent without --max-memory */
+  readonly memory?: MemoryStatus;
   on(event: 'phase', listener: (phase: Phase) => void): unknown;
   off(event: 'phase', listener: (phase: Phase) => void): unknown;
 }
@@ -47,7 +50,9 @@ export interface Now {
 /**
  * `child`: the child is alive. Before it has been started (hainit still waiting for --wait-for
  * dependencies) it counts as alive, so a livenessProbe does not kill a pod that is merely
- * waiting; /readyz is held closed meanwhile by the `startup` gate.
+ * waiting; /readyz is held closed meanwhile by the `startup` gate. While hainit restarts it in
+ * place (within the restart budget) it counts as alive too: the kubelet must not restart the
+ * container on top of hainit's own restart; /readyz is held closed by the `restart` check.
  */
 export function childCheck(lifecycle: LifecycleView, clock: Now): Check {
   return {
@@ -57,7 +62,7 @@ export function childCheck(lifecycle: LifecycleView, clock: Now): Check {
     state() {
       const notYetStarted = lifecycle.childPid === undefined && lifecycle.phase === 'starting';
       const alive = lifecycle.childPid !== undefined && lifecycle.childStatus === undefined && lifecycle.phase !== 'exited';
-      const ok = notYetStarted || alive;
+      const ok = notYetStarted || alive || lifecycle.phase === 'restarting';
       return { ok, reason: ok ? undefined : `the child is not running (phase ${lifecycle.phase})`, lastDurationMs: undefined, observedAt: clock.now() };
     },
   };
@@ -76,6 +81,41 @@ export function shutdownCheck(lifecycle: LifecycleView, clock: Now): Check {
     state() {
       const ok = !SHUTTING_DOWN.has(lifecycle.phase);
       return { ok, reason: ok ? undefined : `shutting down (phase ${lifecycle.phase})`, lastDurationMs: undefined, observedAt: clock.now() };
+    },
+  };
+}
+
+/** `restart` (with --restart): fails while the child is being restarted in place. Readiness only,
+ * like `shutdown`: the new child is not serving yet, but nothing is wrong with the container. */
+export function restartCheck(lifecycle: LifecycleView, clock: Now): Check {
+  return {
+    name: 'restart',
+    origin: 'hainit',
+    kinds: ['ready'],
+    state() {
+      const ok = lifecycle.phase !== 'restarting';
+      return { ok, reason: ok ? undefined : `the child is restarting (restart ${lifecycle.restarts ?? 0})`, lastDurationMs: undefined, observedAt: clock.now() };
+    },
+  };
+}
+
+/**
+ * `memory` (with --max-memory): fails once the watchdog has acted on the current child, naming
+ * the figure. Readiness, not liveness: hainit itself stops or restarts the child gracefully, and
+ * a failing liveness probe would make the kubelet kill the container on top of that; in /readyz
+ * it tells an operator why the pod went unready. A single sample over the limit does not fail it.
+ */
+export function memoryCheck(memory: MemoryStatus, clock: Now): Check {
+  return {
+    name: 'memory',
+    origin: 'hainit',
+    kinds: ['ready'],
+    state() {
+      const ok = !memory.tripped;
+      const r = memory.last;
+      const reason = ok || !r ? (ok ? undefined : 'over --max-memory')
+        : `${formatBytes(r.usedBytes)} over --max-memory ${describeLimit(memory.limit, r)} for ${memory.overFor} samples`;
+      return { ok, reason, lastDurationMs: undefined, observedAt: clock.now() };
     },
   };
 }

@@ -109,6 +109,7 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
         successThreshold: config.successThreshold,
       },
       startupTimeoutMs: config.startupTimeoutMs,
+      restarts: config.restart !== 'never',
     },
     applicationChecks(d),
   );

@@ -6,7 +6,7 @@ import { TreeUsage } from './proc';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** Listed so `hainit_phase` is a complete state set: a dashboard sees every phase at 0 or 1. */
-const PHASES: readonly Phase[] = ['starting', 'running', 'draining', 'stopping', 'exited'];
+const PHASES: readonly Phase[] = ['starting', 'running', 'draining', 'stopping', 'exited', 'restarting'];
 
 export interface MetricsSources {
   readonly lifecycle: LifecycleView;
@@ -58,6 +58,17 @@ export function renderMetrics(s: MetricsSources): string {
     "How long the check's last run took.",
     states.filter(([, st]) => st.lastDurationMs !== undefined).map(([c, st]) => [{ check: c.name }, Math.round((st.lastDurationMs as number) * 1000) / 1e6] as const),
   );
+  const memory = lifecycle.memory;
+  if (memory) {
+    // The figures the watchdog acts on (tree RSS, or the cgroup's working set for a percentage).
+    family(out, 'hainit_memory_watchdog_usage_bytes', 'gauge', 'Memory the --max-memory watchdog measured at its last sample.', [[undefined, memory.last?.usedBytes ?? NaN]]);
+    family(out, 'hainit_memory_watchdog_limit_bytes', 'gauge', '--max-memory in bytes (NaN: a percentage of a cgroup without a limit).', [[undefined, memory.last?.limitBytes ?? (memory.limit.kind === 'bytes' ? memory.limit.bytes : NaN)]]);
+    family(out, 'hainit_memory_watchdog_samples_over', 'gauge', 'Samples in a row over --max-memory.', [[undefined, memory.overFor]]);
+    family(out, 'hainit_memory_watchdog_actions_total', 'counter', 'Graceful shutdowns and restarts the memory watchdog started.', [
+      [{ action: 'restart' }, memory.actions.restart],
+      [{ action: 'shutdown' }, memory.actions.shutdown],
+    ]);
+  }
   const usage = s.usage();
   if (usage) {
     family(out, 'hainit_child_processes', 'gauge', 'Processes under hainit (the child, its descendants and orphans not yet reaped).', [[undefined, usage.processes]]);

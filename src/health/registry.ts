@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Logger } from '../log/logger';
 import { Clock } from '../shutdown/clock';
 import type { Phase } from '../supervisor/supervisor';
-import { Check, CheckKind, LifecycleView, childCheck, shutdownCheck, startupCheck } from './checks';
+import { Check, CheckKind, LifecycleView, childCheck, memoryCheck, restartCheck, shutdownCheck, startupCheck } from './checks';
 import { CheckTiming, PeriodicCheck, PeriodicCheckHooks, ProbeFn } from './runners';
 
 /** The probe paths; /healthz is every check. */
@@ -31,6 +31,8 @@ export interface RegistryDeps {
   readonly log: Logger;
   readonly timing: CheckTiming;
   readonly startupTimeoutMs: number | undefined;
+  /** --restart is not `never`: the `restart` check exists */
+  readonly restarts?: boolean;
 }
 
 /**
@@ -45,6 +47,8 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   private readonly application: readonly PeriodicCheck[];
   private readonly byEndpoint = new Map<Endpoint, readonly Check[]>();
   private passed = false;
+  /** readiness has passed since the current child started (the startup gate is once per hainit) */
+  private childReady = false;
   private runningSince: number | undefined;
   private startupTimer: CancelController | undefined;
   private readonly onPhase = (phase: Phase) => this.follow(phase);
@@ -52,14 +56,21 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   constructor(private readonly d: RegistryDeps, application: readonly ApplicationCheck[]) {
     super();
     const hooks: PeriodicCheckHooks = {
-      starting: () => !this.passed,
+      starting: () => !this.childReady,
       ran: (c, o, ms) => d.log.trace(`check ${c.name}: ${o.ok ? 'passed' : `failed: ${o.reason}`}`, { ms }),
       changed: (c) => this.changed(c),
     };
     this.application = application.map(
       (a) => new PeriodicCheck(a.name, [a.kind], a.probe, this.timingFor(a.kind), a.kind === 'live', d.clock, hooks),
     );
-    this.checks = [childCheck(d.lifecycle, d.clock), shutdownCheck(d.lifecycle, d.clock), startupCheck(this, d.clock), ...this.application];
+    this.checks = [
+      childCheck(d.lifecycle, d.clock),
+      shutdownCheck(d.lifecycle, d.clock),
+      ...(d.restarts ? [restartCheck(d.lifecycle, d.clock)] : []),
+      ...(d.lifecycle.memory ? [memoryCheck(d.lifecycle.memory, d.clock)] : []),
+      startupCheck(this, d.clock),
+      ...this.application,
+    ];
     // The lists are fixed once built: a probe request filters nothing.
     for (const e of ENDPOINTS) {
       const kind = KIND_OF[e];
@@ -100,6 +111,13 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
 
   private follow(phase: Phase): void {
     if (phase === 'starting') return;
+    if (phase === 'restarting') {
+      // The next child starts from scratch: not ready until its readiness checks pass, liveness
+      // held back until then. The --startup-timeout clock keeps running across restarts.
+      for (const c of this.application) c.reset();
+      this.childReady = false;
+      return;
+    }
     if (phase !== 'running') {
       for (const c of this.application) c.stop();
       this.startupTimer?.abort();
@@ -109,7 +127,7 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
       this.runningSince = this.d.clock.now();
       this.armStartupTimeout();
     }
-    for (const c of this.application) if (c.kinds.includes('ready') || this.passed) c.start();
+    for (const c of this.application) if (c.kinds.includes('ready') || this.childReady) c.start();
     this.evaluateGate();
   }
 
@@ -137,9 +155,15 @@ export class CheckRegistry extends EventEmitter<HealthEvents> {
   }
 
   private evaluateGate(): void {
-    if (this.passed || this.d.lifecycle.phase !== 'running') return;
+    if (this.childReady || this.d.lifecycle.phase !== 'running') return;
     const all = this.checksFor('readyz').every((c) => c.name === 'startup' || c.state().ok);
     if (!all) return;
+    this.childReady = true;
+    if (this.passed) {
+      this.d.log.info(`ready again after restart ${this.d.lifecycle.restarts ?? 0}`);
+      for (const c of this.application) if (c.kinds.includes('live')) c.start();
+      return;
+    }
     this.passed = true;
     this.startupTimer?.abort();
     const ms = Math.round(this.d.clock.now() - (this.runningSince ?? this.d.clock.now()));

@@ -43,7 +43,7 @@ export interface PeriodicCheckHooks {
  */
 export class PeriodicCheck implements Check {
   readonly origin = 'application';
-  private readonly thresholds: Thresholds;
+  private thresholds: Thresholds;
   private current: CheckState;
   private lastFailure: string | undefined;
   private stopper: CancelController | undefined;
@@ -54,7 +54,7 @@ export class PeriodicCheck implements Check {
     readonly kinds: readonly CheckKind[],
     private readonly probe: ProbeFn,
     private readonly timing: CheckTiming,
-    initiallyOk: boolean,
+    private readonly initiallyOk: boolean,
     private readonly clock: Clock,
     private readonly hooks: PeriodicCheckHooks,
   ) {
@@ -75,6 +75,14 @@ export class PeriodicCheck implements Check {
     if (this.stopper) return;
     this.stopper = new CancelController();
     void this.loop(this.stopper.signal);
+  }
+
+  /** Stops and forgets every result: the state a new child starts from. */
+  reset(): void {
+    this.stop();
+    this.thresholds = new Thresholds(this.initiallyOk, this.timing.failureThreshold, this.timing.successThreshold);
+    this.lastFailure = undefined;
+    this.current = { ok: this.initiallyOk, reason: this.initiallyOk ? undefined : 'not run yet', lastDurationMs: undefined, observedAt: this.clock.now() };
   }
 
   /** Stops the schedule and cuts a run in progress short; the cached state stays. */

@@ -15,9 +15,16 @@ import { runCommand, describeResult } from './command';
 import { splitCommandLine } from './command-line';
 import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
 import { spawnProcess } from './spawn';
+import { RestartDecision, RestartPolicy } from './restart';
+import { MemoryReading, MemorySampler, MemoryStatus, MemoryWatchdog, samplerFor } from '../watch/memory';
 
-/** The lifecycle; the health server, metrics and logs read it, they never drive it. */
-export type Phase = 'starting' | 'running' | 'draining' | 'stopping' | 'exited';
+/**
+ * The lifecycle; the health server, metrics and logs read it, they never drive it.
+ * starting -> running -> draining -> stopping -> exited; `restarting` from the moment hainit has
+ * decided to restart the child in place (its graceful stop, the leftovers, the delay) until the
+ * new child runs.
+ */
+export type Phase = 'starting' | 'running' | 'draining' | 'stopping' | 'exited' | 'restarting';
 
 export interface SupervisorDeps {
   readonly config: Config;
@@ -27,6 +34,8 @@ export interface SupervisorDeps {
   readonly reaper: Reaper;
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
+  /** tests: the memory measurement for --max-memory (default: /proc or the cgroup) */
+  readonly memorySampler?: MemorySampler;
 }
 
 export interface SupervisorEvents {
@@ -45,11 +54,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly signalsForwarded = new Map<number, number>();
   /** signals that arrived before there was a child to forward them to */
   private readonly held: number[] = [];
+  /** child restarts in place (--restart, and memory restarts) */
+  restarts = 0;
   private shutdown: ShutdownSequence | undefined;
   private shutdownRequested: { signal: number; stopSignal: number } | undefined;
-  private readonly startupAbort = new CancelController();
+  /** fires on a shutdown signal while there is no child: ends --wait-for and the restart delay */
+  private readonly idleAbort = new CancelController();
+  /** the current child's exit */
   private childExited!: () => void;
-  private readonly childExitedPromise = new Promise<void>((r) => (this.childExited = r));
+  private childExitedPromise = new Promise<void>((r) => (this.childExited = r));
+  private childStartedAt = 0;
+  /** bumped at each start: late results of hooks for an earlier child are ignored */
+  private generation = 0;
+  private readonly restartPolicy: RestartPolicy;
+  /** a graceful stop hainit began in order to restart the child (memory) */
+  private restartStop: ShutdownSequence | undefined;
+  private pendingRestart: RestartDecision | undefined;
+  /** the phase the running stop sequence is in, had it been a shutdown */
+  private sequencePhase: 'draining' | 'stopping' = 'draining';
+  private readonly watchdog: MemoryWatchdog | undefined;
   /** set when hainit, not the child, decides the exit code (post-start failure) */
   private exitOverride: number | undefined;
   private readonly preStop: readonly string[][];
@@ -67,6 +90,27 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const w of timingWarnings(d.config)) d.log.warn(w);
     d.router.on('signal', (e) => this.onSignal(e));
     for (const s of SHUTDOWN_SIGNALS) if (d.router.rewriteOf(s) !== 0) d.router.setMode(s, 'notify');
+    const { config } = d;
+    this.restartPolicy = new RestartPolicy({
+      mode: config.restart, maxRestarts: config.maxRestarts, delayMs: config.restartDelayMs, windowMs: config.restartWindowMs,
+    });
+    if (config.maxMemory) {
+      const sampler = d.memorySampler ?? samplerFor(config.maxMemory);
+      if (typeof sampler === 'string') d.log.warn(sampler);
+      else {
+        this.watchdog = new MemoryWatchdog(config.maxMemory, sampler, d.clock, d.log, config.memoryIntervalMs, (r, n) => this.memoryExceeded(r, n));
+      }
+    }
+  }
+
+  /** The memory watchdog's state, for the `memory` check and /metrics; undefined without --max-memory. */
+  get memory(): MemoryStatus | undefined {
+    return this.watchdog;
+  }
+
+  /** The stop signal when hainit itself decides to stop the child: --stop-signal, else TERM after --rewrite. */
+  private get ownStopSignal(): number {
+    return this.d.config.stopSignal ?? (this.d.router.rewriteOf(SIGTERM) || SIGTERM);
   }
 
   /** The forwarding target: the child, or its process group with -g. */
@@ -79,7 +123,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async run(): Promise<number> {
     const { config, log, clock } = this.d;
     if (this.waitTargets.length) {
-      const missing = await waitForAll(this.waitTargets, config.waitTimeoutMs, clock, log, this.startupAbort.signal);
+      const missing = await waitForAll(this.waitTargets, config.waitTimeoutMs, clock, log, this.idleAbort.signal);
       if (this.shutdownRequested) return this.finish(128 + this.shutdownRequested.signal);
       if (missing.length) {
         log.error(`--wait-for: never came within ${config.waitTimeoutMs} ms: ${missing.join(', ')}`);
@@ -87,19 +131,84 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
     }
     if (this.shutdownRequested) return this.finish(128 + this.shutdownRequested.signal);
-    const spawned = this.startChild();
-    if (spawned !== undefined) return this.finish(spawned);
-    if (this.postStart) void this.runPostStart(this.postStart);
-    else this.setPhase('running');
+    for (;;) {
+      const spawned = this.startChild();
+      if (spawned !== undefined) return this.finish(spawned);
+      if (this.postStart) void this.runPostStart(this.postStart, this.generation);
+      else this.setPhase('running');
 
-    await this.childExitedPromise;
+      await this.childExitedPromise;
+      this.watchdog?.stop();
+      const status = this.childStatus as ExitStatus;
+      const code = this.exitOverride ?? remapExit(exitCodeOf(status), config.remapExit);
+      const restart = this.restartDecision(code);
+      if (restart.restart) {
+        this.restarts++;
+        this.setPhase('restarting');
+      }
+      const deadline = this.shutdown ? this.shutdown.leftoverDeadline() : Infinity;
+      const hardDeadline = this.shutdown ? this.shutdown.exitBy : Infinity;
+      // Before a restart too: a leftover still holding the port would make the new child fail.
+      await cleanupLeftovers(this.actions, clock, log, config.orphanGraceMs, Math.min(deadline, clock.now() + config.orphanGraceMs), hardDeadline);
+      if (this.shutdown) log.info(`shutdown: done in ${Math.round(clock.now() - this.shutdown.startedAt)} ms, exit code ${code}`);
+      // exitOverride again: --startup-timeout may have fired meanwhile.
+      if (!restart.restart || this.shutdownRequested) return this.finish(this.exitOverride ?? code);
+
+      await clock.sleep(restart.delayMs, this.idleAbort.signal);
+      if (this.shutdownRequested) {
+        // The application is not running: nothing to drain, so no reason to wait for anything.
+        const last = this.exitOverride ?? code;
+        log.info(`shutdown during the restart delay: exiting with ${last === code ? "the child's last code" : 'code'} ${last}`);
+        return this.finish(last);
+      }
+    }
+  }
+
+  /** After the child exited: restart it or not (and say why in the log). */
+  private restartDecision(code: number): RestartDecision {
+    const { log, clock } = this.d;
+    const pending = this.pendingRestart;
+    this.pendingRestart = undefined;
+    this.restartStop = undefined;
+    if (this.shutdown || this.shutdownRequested || this.exitOverride !== undefined) return { restart: false, reason: 'shutting down' };
     const status = this.childStatus as ExitStatus;
-    const deadline = this.shutdown ? this.shutdown.leftoverDeadline() : Infinity;
-    const hardDeadline = this.shutdown ? this.shutdown.exitBy : Infinity;
-    await cleanupLeftovers(this.actions, clock, log, config.orphanGraceMs, Math.min(deadline, clock.now() + config.orphanGraceMs), hardDeadline);
-    const code = this.exitOverride ?? remapExit(exitCodeOf(status), config.remapExit);
-    if (this.shutdown) log.info(`shutdown: done in ${Math.round(clock.now() - this.shutdown.startedAt)} ms, exit code ${code}`);
-    return this.finish(code);
+    const how = status.signal !== null ? `was killed by ${signalName(status.signal)}` : `exited with code ${status.code}`;
+    const ranMs = Math.round(clock.now() - this.childStartedAt);
+    const decision = pending ?? this.restartPolicy.decide(code !== 0, ranMs);
+    if (decision.restart) {
+      log.write(code === 0 && !pending ? 'info' : 'warn',
+        `child ${how} after ${ranMs} ms: restart ${decision.attempt} of ${this.d.config.maxRestarts} in ${decision.delayMs} ms`);
+    } else if (this.restartPolicy.enabled) {
+      log.write(code === 0 ? 'info' : 'warn', `child ${how} after ${ranMs} ms: not restarted (${decision.reason}): exiting with code ${code}`);
+    }
+    return decision;
+  }
+
+  /**
+   * The watchdog saw the tree over --max-memory for several samples in a row: a graceful restart
+   * when the policy allows one, else the graceful shutdown. Either way the child gets its stop
+   * signal and the grace period, never a SIGKILL out of the blue as from the OOM killer.
+   */
+  private memoryExceeded(reading: MemoryReading, samples: number): void {
+    const { log, config, clock } = this.d;
+    const watchdog = this.watchdog as MemoryWatchdog;
+    if (this.shutdown || this.restartStop || this.childStatus || this.childPid === undefined) return;
+    const why = watchdog.describe(reading, samples);
+    const decision = this.restartPolicy.decide(true, Math.round(clock.now() - this.childStartedAt));
+    if (!decision.restart) {
+      watchdog.actions.shutdown++;
+      log.warn(`${why}: graceful shutdown${this.restartPolicy.enabled ? ` (no restart: ${decision.reason})` : ''}`);
+      this.beginShutdown(this.ownStopSignal, undefined);
+      return;
+    }
+    watchdog.actions.restart++;
+    log.warn(`${why}: graceful restart`);
+    this.pendingRestart = decision;
+    this.sequencePhase = 'draining';
+    // The shutdown sequence (readiness off, delay, drain commands, stop signal, SIGKILL at the
+    // grace period) with the phase held at `restarting` and no exit at its end.
+    this.restartStop = new ShutdownSequence(config, clock, log, this.actions);
+    void this.restartStop.run(this.ownStopSignal);
   }
 
   /** undefined when started; else the exit code (126/127). */
@@ -116,10 +225,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return result.exitCode;
     }
     this.childPid = result.pid;
+    this.childStatus = undefined;
+    this.childExitedPromise = new Promise<void>((r) => (this.childExited = r));
+    this.childStartedAt = this.d.clock.now();
+    this.generation++;
     router.setTarget(this.target);
     reaper.watch(result.pid, (status) => this.onChildExit(status));
-    log.debug('child started', { pid: result.pid, command: config.command.join(' ') });
-    this.scheduleEarlyWarnings(result.pid);
+    log.write(this.restarts ? 'info' : 'debug', this.restarts ? `child restarted (restart ${this.restarts})` : 'child started', { pid: result.pid, command: config.command.join(' ') });
+    // A restarted child is the same program: its warnings were given the first time.
+    if (this.restarts === 0) this.scheduleEarlyWarnings(result.pid);
+    this.watchdog?.start();
     for (const sig of this.held.splice(0)) this.forwardHeld(sig);
     return undefined;
   }
@@ -143,9 +258,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     setTimeout(() => check(true), 5000).unref();
   }
 
-  private async runPostStart(argv: readonly string[]): Promise<void> {
+  private async runPostStart(argv: readonly string[], generation: number): Promise<void> {
     const r = await this.runHook(argv, 'post-start', this.d.config.postStartTimeoutMs);
-    if (this.childStatus || this.shutdown) return;
+    if (this.childStatus || this.shutdown || this.restartStop || generation !== this.generation) return;
     if (r.code === 0 && !r.timedOut) {
       this.setPhase('running');
       return;
@@ -200,6 +315,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log.debug(`${name} from ${describeSender(e)} dropped (--rewrite ${e.signal}:0)`);
     } else if (SHUTDOWN_SIGNALS.includes(e.signal)) {
       this.beginShutdown(this.d.config.stopSignal ?? sent, e);
+    } else if (this.phase === 'restarting' && this.target === 0) {
+      // A new child is a fresh start: a HUP or USR1 meant for the one that died means nothing to it.
+      log.debug(`${name} from ${describeSender(e)} dropped: the child is restarting`);
     } else if (this.childPid === undefined) {
       log.debug(`${name} from ${describeSender(e)} held until the child starts`);
       this.held.push(e.signal);
@@ -216,12 +334,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     if (e) log.info(`shutdown: ${signalName(e.signal)} from ${describeSender(e)}`);
     this.shutdownRequested = { signal: e?.signal ?? stopSignal, stopSignal };
+    this.watchdog?.stop();
     if (this.childPid === undefined || this.childStatus) {
-      this.startupAbort.abort();
+      this.idleAbort.abort();
       return;
     }
-    this.shutdown = new ShutdownSequence(config, clock, log, this.actions);
-    void this.shutdown.run(stopSignal);
+    if (this.restartStop) {
+      // The child is already being stopped gracefully: that stop becomes the shutdown, with no restart.
+      log.info('shutdown: the child is already being stopped for a restart: it will not be restarted');
+      this.shutdown = this.restartStop;
+      this.restartStop = undefined;
+      this.pendingRestart = undefined;
+      this.setPhase(this.sequencePhase);
+    } else {
+      this.shutdown = new ShutdownSequence(config, clock, log, this.actions);
+      void this.shutdown.run(stopSignal);
+    }
     const grace = setTimeout(() => {
       log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
       process.exit(this.exitOverride ?? (this.childStatus ? remapExit(exitCodeOf(this.childStatus), config.remapExit) : 137));
@@ -229,24 +357,29 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     grace.unref();
   }
 
-  /** The shutdown sequence's hands. */
-  private readonly actions: ShutdownActions = {
-    childGone: () => this.childStatus !== undefined,
-    childExited: this.childExitedPromise,
-    enterPhase: (phase) => this.setPhase(phase),
-    sendStopSignal: (sig) => {
-      const rc = this.d.addon.kill(this.target, sig);
-      if (rc === 0) this.count(this.signalsForwarded, sig);
-      else this.d.log.warn(`cannot send ${signalName(sig)} to the child`, { to: this.target, errno: -rc });
-    },
-    runPreStop: async (i, _command, timeoutMs, abort) => {
-      await this.runHook(this.preStop[i - 1], `pre-stop[${i}]`, timeoutMs, abort);
-    },
-    leftovers: () => descendants(process.pid, this.hookPids),
-    signalAll: (pids, sig) => {
-      for (const pid of pids) this.d.addon.kill(pid, sig);
-    },
-  };
+  /** The shutdown sequence's hands, for the current child (a sequence keeps the ones it started with). */
+  private get actions(): ShutdownActions {
+    return {
+      childGone: () => this.childStatus !== undefined,
+      childExited: this.childExitedPromise,
+      enterPhase: (phase) => {
+        this.sequencePhase = phase;
+        this.setPhase(this.shutdown ? phase : 'restarting');
+      },
+      sendStopSignal: (sig) => {
+        const rc = this.d.addon.kill(this.target, sig);
+        if (rc === 0) this.count(this.signalsForwarded, sig);
+        else this.d.log.warn(`cannot send ${signalName(sig)} to the child`, { to: this.target, errno: -rc });
+      },
+      runPreStop: async (i, _command, timeoutMs, abort) => {
+        await this.runHook(this.preStop[i - 1], `pre-stop[${i}]`, timeoutMs, abort);
+      },
+      leftovers: () => descendants(process.pid, this.hookPids),
+      signalAll: (pids, sig) => {
+        for (const pid of pids) this.d.addon.kill(pid, sig);
+      },
+    };
+  }
 
   private onChildExit(status: ReapedStatus): void {
     this.childStatus = status;

@@ -49,6 +49,8 @@ export interface HainitOptions {
   cwd?: string;
   /** hard limit: after it the whole tree is SIGKILLed and `exited` resolves with timedOut */
   timeoutMs?: number;
+  /** a command line that runs first and then execs the rest (e.g. to enter a cgroup) */
+  prefix?: readonly string[];
 }
 
 export interface HainitResult {
@@ -93,7 +95,7 @@ export function hainitCommand(args: readonly string[], asPid1 = true): string[] 
 
 export function startHainit(args: readonly string[], opts: HainitOptions = {}): Running {
   const asPid1 = opts.asPid1 ?? true;
-  const [cmd, ...cmdArgs] = hainitCommand(args, asPid1);
+  const [cmd, ...cmdArgs] = [...(opts.prefix ?? []), ...hainitCommand(args, asPid1)];
   const started = Date.now();
   const proc = spawn(cmd, cmdArgs, {
     env: opts.env ?? cleanEnv(),
