@@ -221,6 +221,27 @@ static void on_records(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+/* signalsRead() -> Buffer of the records still in the pipe (possibly empty): read before exit,
+ * since handlers on other threads may have written after the last poll. */
+static napi_value js_sig_read(napi_env env, napi_callback_info info) {
+  char buf[100 * sizeof(struct hainit_sigrecord)];
+  size_t total = 0;
+  napi_value out;
+  char *all = NULL;
+  for (;;) {
+    ssize_t n = records.fd < 0 ? 0 : read(records.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    all = realloc(all, total + (size_t)n);
+    memcpy(all + total, buf, (size_t)n);
+    total += (size_t)n;
+  }
+  void *data;
+  napi_create_buffer_copy(env, total, total ? all : "", &data, &out);
+  free(all);
+  return out;
+}
+
 /* signalsInstall(onRecords(buffer)) -> 0 or -errno */
 static napi_value js_sig_install(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -348,6 +369,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL},
     {"reap", NULL, js_reap, NULL, NULL, NULL, napi_default, NULL},
     {"signalsInstall", NULL, js_sig_install, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsRead", NULL, js_sig_read, NULL, NULL, NULL, napi_default, NULL},
     {"signalsTarget", NULL, js_sig_target, NULL, NULL, NULL, napi_default, NULL},
     {"signalsRewrite", NULL, js_sig_rewrite, NULL, NULL, NULL, napi_default, NULL},
     {"signalsMode", NULL, js_sig_mode, NULL, NULL, NULL, napi_default, NULL},

@@ -61,6 +61,7 @@ async function main(argv: readonly string[]): Promise<void> {
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 
   const code = await supervisor.run();
+  router.drain();
   reaper.reapNow();
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);

@@ -60,13 +60,27 @@ export function stopSignalWarnings(pid: number, stopSignal: number, procRoot = '
   const name = signalName(stopSignal);
   const out: string[] = [];
   if (sets.ignored.has(stopSignal)) out.push(`the app ignores ${name}: ${CONSEQUENCE}`);
-  else if (sets.blocked.has(stopSignal) && !signalfdSignals(pid, procRoot).has(stopSignal)) {
+  else if (sets.blocked.has(stopSignal) && blockedForGood(pid, stopSignal, procRoot) && !signalfdSignals(pid, procRoot).has(stopSignal)) {
     // A blocked signal stays pending: the app gets it only if it unblocks it in time.
     out.push(`the app blocks ${name}: ${CONSEQUENCE}`);
   } else if (DEFAULT_IGNORED.has(stopSignal) && !sets.caught.has(stopSignal)) {
     out.push(`the app does not handle ${name}, whose default action is to do nothing: ${CONSEQUENCE}`);
   }
   return out;
+}
+
+/**
+ * Blocking is often momentary: dash, for one, waits for its command with every signal blocked
+ * but inside sigsuspend(), so a read between two waits sees SIGTERM "blocked". Only a signal
+ * still blocked on every read over ~100 ms is worth a warning.
+ */
+function blockedForGood(pid: number, signal: number, procRoot: string): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 4; i++) {
+    Atomics.wait(pause, 0, 0, 30);
+    if (!readSignalSets(pid, procRoot)?.blocked.has(signal)) return false;
+  }
+  return true;
 }
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'busybox']);

@@ -22,6 +22,8 @@ export interface NativeAddon {
   reap(wantDetails: boolean): ReapedStatus[];
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
+  /** the records still in the pipe, read now (before exit) */
+  signalsRead(): Buffer;
   signalsTarget(target: number): void;
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;

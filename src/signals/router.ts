@@ -64,6 +64,13 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
     return this.rewrites.get(signal) ?? signal;
   }
 
+  /** Handles the records still in the pipe: handlers run on other threads and may have written
+   * after the last poll, e.g. a signal forwarded just before the child's SIGCHLD. */
+  drain(): void {
+    const rest = this.addon.signalsRead();
+    if (rest.length) this.onData(rest);
+  }
+
   dropped(): number {
     return this.addon.signalsDropped();
   }
