@@ -45,6 +45,8 @@ export interface StatFields {
   /** clock ticks after boot */
   readonly startTicks: number;
   readonly rssPages: number;
+  /** utime + stime + cutime + cstime: its own CPU and that of the children it reaped */
+  readonly cpuTicks: number;
   /** PF_KTHREAD in the flags field */
   readonly kernelThread: boolean;
 }
@@ -69,6 +71,7 @@ export function parseStat(text: string): StatFields | undefined {
     pgrp: field(5),
     startTicks: field(22),
     rssPages: field(24),
+    cpuTicks: field(14) + field(15) + field(16) + field(17),
     kernelThread: (field(9) & PF_KTHREAD) !== 0,
   };
   return Number.isInteger(stat.pid) && Number.isInteger(stat.ppid) ? stat : undefined;

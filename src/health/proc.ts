@@ -1,4 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
+// One parser of /proc/PID/stat and of the auxiliary vector for the whole of hainit.
+import { parseAuxv, parseStat } from '../forensics/proc';
+
+export { parseAuxv, parseStat };
 
 /** The slice of /proc the metrics read, injected so the tree walk is tested on a fake table. */
 export interface ProcFs {
@@ -23,29 +27,6 @@ export const realProcFs: ProcFs = {
     }
   },
 };
-
-export interface ProcStat {
-  readonly pid: number;
-  readonly state: string;
-  readonly ppid: number;
-  /** utime + stime + cutime + cstime: its own CPU and that of the children it reaped */
-  readonly cpuTicks: number;
-  readonly rssPages: number;
-}
-
-/** /proc/PID/stat. The command name is in parentheses and may itself hold spaces and `)`, so
- * fields are counted from the last `)`. Field numbers as in proc(5). */
-export function parseStat(text: string): ProcStat | undefined {
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return undefined;
-  const f = text.slice(close + 2).split(' ');
-  // f[0] is field 3 (state): field N is f[N - 3].
-  const num = (n: number) => Number(f[n - 3]);
-  const pid = Number(text.slice(0, open).trim());
-  const stat = { pid, state: f[0], ppid: num(4), cpuTicks: num(14) + num(15) + num(16) + num(17), rssPages: num(24) };
-  return Number.isFinite(stat.cpuTicks) && Number.isFinite(stat.rssPages) ? stat : undefined;
-}
 
 /**
  * Every descendant of `root`. Uses the kernel's children lists (/proc/PID/task/TID/children),
@@ -120,24 +101,6 @@ export function treeUsage(proc: ProcFs, root: number, sys: SystemConstants): Tre
     ticks += s.cpuTicks;
   }
   return { processes, rssBytes: rssPages * sys.pageSize, cpuSeconds: ticks / sys.clockTicks };
-}
-
-const AT_PAGESZ = 6;
-const AT_CLKTCK = 17;
-
-/** AT_PAGESZ and AT_CLKTCK from an auxiliary vector (64-bit little-endian pairs), so /proc
- * numbers are converted without running `getconf`. Missing entries keep the x86_64 values. */
-export function parseAuxv(buf: Buffer): SystemConstants {
-  let clockTicks = 100;
-  let pageSize = 4096;
-  for (let off = 0; off + 16 <= buf.length; off += 16) {
-    const type = Number(buf.readBigUInt64LE(off));
-    const value = Number(buf.readBigUInt64LE(off + 8));
-    if (type === 0) break;
-    if (type === AT_PAGESZ && value > 0) pageSize = value;
-    if (type === AT_CLKTCK && value > 0) clockTicks = value;
-  }
-  return { clockTicks, pageSize };
 }
 
 export function systemConstants(): SystemConstants {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { childrenOf, isZombie, parseStat, readText } from '../forensics/proc';
 
 /**
  * Every descendant of `root`, from the kernel's children lists (/proc/PID/task/TID/children).
@@ -11,39 +11,18 @@ export function descendants(root: number, exclude: ReadonlySet<number> = new Set
   const seen = new Set<number>([root]);
   while (queue.length) {
     const pid = queue.shift() as number;
-    for (const child of childrenOf(pid)) {
+    for (const child of childrenOf('/proc', pid)) {
       if (seen.has(child)) continue;
       seen.add(child);
       queue.push(child);
-      if (!exclude.has(child) && !isZombie(child)) out.push(child);
+      if (!exclude.has(child) && alive(child)) out.push(child);
     }
   }
   return out;
 }
 
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    try {
-      for (const p of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (p) out.push(Number(p));
-    } catch {
-      /* the task ended meanwhile */
-    }
-  }
-  return out;
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
+/** Zombies are the reaper's; a process gone meanwhile is no leftover either. */
+function alive(pid: number): boolean {
+  const s = parseStat(readText(`/proc/${pid}/stat`) ?? '');
+  return s !== undefined && !isZombie(s);
 }
