@@ -1,0 +1,250 @@
+/**
+ * Shared by the reliability tests (test/reliability/*.test.ts) and their heavier variants in
+ * bench/reliability.ts: probe requests with timings, hainit's memory and descriptors from /proc,
+ * the processes of hainit's PID namespace, and small C helpers compiled at test time.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { descendantsOf, startHainit } from '../helpers/pid1';
+
+export interface Answer {
+  status: number;
+  body: string;
+  ms: number;
+}
+
+/** One GET on a fresh connection (no agent), bounded by `timeoutMs`. */
+export function get(port: number, urlPath: string, timeoutMs = 3000): Promise<Answer> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+    });
+    req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${urlPath}: no answer within ${timeoutMs} ms`)));
+    req.end();
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await Promise.resolve().then(fn).catch(() => false)) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A field of /proc/PID/status in kB (VmRSS, VmHWM ...). */
+export function statusKb(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(m[1]);
+}
+
+export function rssKb(pid: number): number {
+  return statusKb(pid, 'VmRSS');
+}
+
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** State letter (R, S, Z ...) and command name of a process, undefined when it is gone. */
+export function procState(pid: number): { state: string; comm: string } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return { state: s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every process in hainit's PID namespace but hainit itself, as the host sees them. hainit is the
+ * namespace's init, so every process in it is a descendant (orphans are re-parented to it).
+ */
+export function namespaceProcesses(hainitHostPid: number): Array<{ pid: number; state: string; comm: string }> {
+  const out: Array<{ pid: number; state: string; comm: string }> = [];
+  for (const pid of descendantsOf(hainitHostPid)) {
+    if (pid === hainitHostPid) continue;
+    const st = procState(pid);
+    if (st) out.push({ pid, ...st });
+  }
+  return out;
+}
+
+/**
+ * Compiles a small C program (a path, e.g. fixture('sigstorm.c'); once per source text) into the temporary directory and returns
+ * the path of the executable. Statically linked when possible: it starts faster.
+ */
+export function compileC(file: string): string {
+  const source = readFileSync(file, 'utf8');
+  const name = path.basename(file, '.c');
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const dir = path.join(tmpdir(), 'hainit-reliability');
+  mkdirSync(dir, { recursive: true });
+  const exe = path.join(dir, `${name}-${hash}`);
+  if (existsSync(exe)) return exe;
+  const src = `${exe}.c`;
+  writeFileSync(src, source);
+  const tmp = `${exe}.${process.pid}.tmp`;
+  let r = spawnSync('cc', ['-O2', '-static', '-o', tmp, src], { encoding: 'utf8' });
+  if (r.status !== 0) r = spawnSync('cc', ['-O2', '-o', tmp, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cc ${src} failed: ${r.stderr}`);
+  spawnSync('mv', ['-f', tmp, exe]);
+  return exe;
+}
+
+/** Sends `count` well-formed GETs over `conns` keep-alive connections; resolves with latencies. */
+export async function probeLoad(port: number, count: number, conns: number, urlPath = '/livez'): Promise<{ ok: number; failed: number; latencies: number[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.request({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (res.statusCode === 200) ok++;
+          else failed++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+      req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+      req.end();
+    });
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      while (next < count) {
+        next++;
+        await one();
+      }
+    }),
+  );
+  agent.destroy();
+  return { ok, failed, latencies };
+}
+
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A child that leaves an orphan behind every ~50 ms (a subshell's background sleep) and ignores USR1 and HUP. */
+const ORPHAN_LOOP = "trap '' USR1 HUP; while :; do (sleep 0.01 &); sleep 0.04; done";
+
+export interface SoakFigures {
+  seconds: number;
+  probes: number;
+  probeFailures: number;
+  reaped: number;
+  signals: number;
+  rss: number[];
+  fds: number[];
+  /** RSS once a second during the warm-up */
+  warm: number[];
+  code: number | null;
+  stderr: string;
+}
+
+/**
+ * Probes (keep-alive and fresh connections), orphans, exec checks and signals for `seconds`;
+ * samples hainit's RSS (kB) and open descriptors once a second after `warmupSeconds` of the same load.
+ */
+export async function soak(seconds: number, warmupSeconds = 5): Promise<SoakFigures> {
+  const port = await freePort();
+  const h = startHainit(
+    ['--health-listen', `127.0.0.1:${port}`, '--ready-exec', 'true', '--check-interval', '250ms', '--', 'sh', '-c', ORPHAN_LOOP],
+    { timeoutMs: (seconds + 50) * 1000 },
+  );
+  await until('readiness', async () => (await get(port, '/readyz')).status === 200);
+  const pid = await h.hostPid();
+  let probes = 0;
+  let probeFailures = 0;
+  let signals = 0;
+  const rss: number[] = [];
+  const fds: number[] = [];
+  let end = 0;
+  const signaller = async (): Promise<void> => {
+    while (Date.now() < end) {
+      await h.signal('USR1');
+      await h.signal('HUP');
+      signals += 2;
+      await sleep(100);
+    }
+  };
+  const load = async (): Promise<void> => {
+    while (Date.now() < end) {
+      const keep = await probeLoad(port, 500, 4, '/readyz');
+      probes += keep.ok + keep.failed;
+      probeFailures += keep.failed;
+      for (let i = 0; i < 50; i++) {
+        const a = await get(port, i % 2 ? '/livez' : '/metrics').catch(() => undefined);
+        probes++;
+        if (a?.status !== 200) probeFailures++;
+      }
+    }
+  };
+  // Warm-up under the same load: V8's heap grows to its working size in steps during the first
+  // seconds (Node 24: ~100 -> ~130 MB about 10 s in, then flat for minutes; bench/reliability.ts).
+  // It ends once RSS has stayed within 2 MiB for 3 s (at least `warmupSeconds`, at most 20 s).
+  const warm: number[] = [];
+  const warmStart = Date.now();
+  for (;;) {
+    end = Date.now() + 1000;
+    await Promise.all([signaller(), load()]);
+    warm.push(rssKb(pid));
+    const last = warm.slice(-4);
+    const elapsed = (Date.now() - warmStart) / 1000;
+    if (elapsed >= 20 || (elapsed >= warmupSeconds && last.length === 4 && Math.max(...last) - Math.min(...last) < 2048)) break;
+  }
+  rss.push(rssKb(pid));
+  fds.push(fdCount(pid));
+  end = Date.now() + seconds * 1000;
+  const sampler = setInterval(() => {
+    rss.push(rssKb(pid));
+    fds.push(fdCount(pid));
+  }, 1000);
+  await Promise.all([signaller(), load()]);
+  clearInterval(sampler);
+  await sleep(500);
+  rss.push(rssKb(pid));
+  fds.push(fdCount(pid));
+  const metrics = (await get(port, '/metrics')).body;
+  const reaped = Number(/^hainit_orphans_reaped_total (\d+)/m.exec(metrics)?.[1]);
+  await h.signal('TERM');
+  const r = await h.exited;
+  return { seconds, probes, probeFailures, reaped, signals, rss, fds, warm, code: r.code, stderr: r.stderr };
+}
+
