@@ -21,19 +21,19 @@ export async function probeMain(args: readonly string[], err: (s: string) => voi
         if (v === undefined) throw new UsageError('hainit probe: --timeout needs a duration');
         timeoutMs = parseDuration(v, 'hainit probe --timeout');
       } else if (a.startsWith('-') || url !== undefined) {
-        throw new UsageError(`hainit probe: unexpected argument "${a}"\n${PROBE_USAGE}`);
+        throw new UsageError(`hainit probe: unexpected argument "${a}"`);
       } else {
         url = a;
       }
     }
-    if (url === undefined) throw new UsageError(`hainit probe: no URL given\n${PROBE_USAGE}`);
+    if (url === undefined) throw new UsageError('hainit probe: no URL given');
     const target = parseWaitTarget(url, 'hainit probe');
     const ok = await probeOnce(target, timeoutMs);
     if (!ok) err(`hainit probe: ${url} failed\n`);
     return ok ? 0 : 1;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    err(`hainit: ERROR ${e.message.trimEnd()}\n`);
+    err(`hainit: ERROR ${e.message}\n${PROBE_USAGE}`);
     return 125;
   }
 }

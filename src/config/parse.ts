@@ -48,7 +48,15 @@ function parseFlags(args: string[]): Record<string, Raw> {
     const { values } = parseArgs({ args, options, strict: true, allowPositionals: false, allowNegative: true });
     return values as Record<string, Raw>;
   } catch (e) {
-    throw new UsageError(String((e as Error).message).replace(/\. To specify a positional.*$/s, ''));
+    const message = String((e as Error).message);
+    // node:util's own text spans three lines and speaks of positionals; say it in one, our way.
+    const option = /^Option '(-[^' ]+)/.exec(message)?.[1];
+    if (option && /ambiguous/.test(message)) {
+      const value = args[args.indexOf(option) + 1] ?? '';
+      const long = option.startsWith('--') ? option : `--${byShort.get(option.slice(1))?.name ?? option.slice(1)}`;
+      throw new UsageError(`${option}: the value "${value}" starts with a dash; write it as ${long}=${value}`);
+    }
+    throw new UsageError(message.split('\n')[0].replace(/\. To specify a positional.*$/s, ''));
   }
 }
 

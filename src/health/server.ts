@@ -166,7 +166,9 @@ export function createHealthServer(d: ServerDeps): http.Server {
       err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
       : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // Close for good once the answer is handed to the kernel: end() alone half-closes, and a
+    // client that never reads nor closes would keep its slot under maxConnections for ever.
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   return server;
 }

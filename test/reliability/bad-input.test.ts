@@ -170,7 +170,7 @@ describe('reliability: bad input (property-based, fast-check)', function () {
   // Found with this test (issue 7): a value that starts with a dash (`--failure-threshold -1`,
   // `--grace-period --`) gets node:util parseArgs' own three-line "argument is ambiguous"
   // message (parse.ts only trims the "To specify a positional" tail of another message), so hainit
-  // prints three lines and names no fix in hainit's terms. Left failing until parseFlags keeps one line.
+  // prints three lines and names no fix in hainit's terms. Fixed: parseFlags says it in one line.
   it('the real CLI: a value starting with a dash is refused in one line', () => {
     for (const argv of [['--failure-threshold', '-1', 'true'], ['--grace-period', '--', 'true']]) {
       const r = spawnSync(process.execPath, [HAINIT, ...argv], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
@@ -183,9 +183,8 @@ describe('reliability: bad input (property-based, fast-check)', function () {
   // hainit's one ERROR line on stderr) spans two lines, e.g.
   //   hainit --grace-period $'5s\nx' true  ->  hainit: ERROR --grace-period: invalid duration "5s
   //                                            x" (use e.g. ...)
-  // A forged value can so write a line of its own into hainit's log. Left failing until values
-  // are quoted with their control characters escaped (JSON.stringify), and the dash case above is
-  // one line too (fast-check finds either).
+  // A forged value could so write a line of its own into hainit's log. Fixed: UsageError escapes
+  // control characters, and the dash case above is one line too (fast-check finds either).
   it('a refusal is one line, whatever the values (line breaks, leading dashes)', () => {
     fc.assert(
       fc.property(argvArb(anyText), envArb(anyText), (argv, env) => {
@@ -210,7 +209,7 @@ describe('reliability: bad input (property-based, fast-check)', function () {
           assert.ok(r.ok, `--${o.name} ${JSON.stringify(v)} was refused: ${JSON.stringify(r)}`);
         }
         for (const v of s.bad) {
-          // `--opt=-1s`: a separate `-1s` is the dash case, a known bug tested above
+          // `--opt=-1s`: a separate `-1s` is the dash case, tested above
           const r = outcome(v.startsWith('-') ? [`--${o.name}=${v}`, 'app'] : [`--${o.name}`, v, 'app'], {});
           assert.ok(!r.ok, `--${o.name} ${JSON.stringify(v)} was accepted`);
           assert.ok(r.message.startsWith(`--${o.name}`), `--${o.name} ${JSON.stringify(v)}: ${r.message}`);

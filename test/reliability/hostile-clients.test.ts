@@ -88,8 +88,7 @@ describe('reliability: hostile probe clients', function () {
   // with socket.end(408), which only half-closes: the socket stays open (and counted against
   // maxConnections, 256) until the client closes its side. A client that never reads never does,
   // so 256 of them lock every probe out for as long as they like (ECONNRESET on every probe).
-  // Left failing until the server destroys the socket once the error answer is written
-  // (destroySoon, or a short timer after end).
+  // Fixed: the server destroys the socket once the error answer is handed to the kernel.
   it('thousands of idle connections that never read: probes get through again within the headers timeout and hainit lets go of the sockets', async () => {
     const idle: Socket[] = [];
     for (let i = 0; i < 2000; i++) idle.push(open(port)); // no 'data' listener: they never read
