@@ -23,7 +23,10 @@ export const SERVER_LIMITS = {
   maxHeadersCount: 50,
   maxConnections: 256,
   /** a keep-alive client reconnects after this many; low values cost throughput (bench/probe.ts) */
-  maxRequestsPerSocket: 100_000,
+  maxRequestsPerSocket: 1_000,
+  /** requests one connection may have parsed in a single event-loop turn: a probe never
+   * pipelines, and a pipelined flood would hold PID 1's event loop while node:http answers it */
+  maxPipelined: 32,
 } as const;
 
 export interface ServerDeps {
@@ -126,6 +129,19 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, a: Answer): v
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+type BurstSocket = Socket & { hainitBurst?: number };
+
+/** Counts the requests a connection had parsed in this turn of the event loop; past the limit the
+ * connection is dropped, so the rest of what it sent is never answered. */
+function pipelineFlood(socket: BurstSocket, limit: number): boolean {
+  if (socket.destroyed) return true;
+  socket.hainitBurst = (socket.hainitBurst ?? 0) + 1;
+  if (socket.hainitBurst === 1) setImmediate(() => (socket.hainitBurst = 0));
+  if (socket.hainitBurst <= limit) return false;
+  socket.destroy();
+  return true;
+}
+
 /** The probe server, not yet listening. */
 export function createHealthServer(d: ServerDeps): http.Server {
   const L = SERVER_LIMITS;
@@ -140,6 +156,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
       requireHostHeader: false,
     },
     (req, res) => {
+      if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined)) return;
       let a: Answer;
       try {
         a = answer(d, req.method ?? '', req.url ?? '/', req.headers.accept);

@@ -106,9 +106,13 @@ describe('reliability: hostile probe clients', function () {
       failures++;
       await sleep(50);
     }
-    const fds = fdCount(pid);
-    console.log(`      2000 idle connections: first probe answered after ${firstOk} ms (${failures} refused before); hainit fds ${fdBaseline} -> ${fds}`);
     assert.ok(firstOk >= 0 && firstOk <= deadline, `no well-formed probe answered within ${deadline} ms of the idle flood (${failures} refused)`);
+    // The server's timeout check runs every checkingIntervalMs and frees the idle sockets as they
+    // expire: the first probe may get through before the last of them is released.
+    const released = Date.now();
+    await until('hainit to let go of the idle sockets', () => fdCount(pid) <= fdBaseline + 5, deadline).catch(() => undefined);
+    const fds = fdCount(pid);
+    console.log(`      2000 idle connections: first probe answered after ${firstOk} ms (${failures} refused before); hainit fds ${fdBaseline} -> ${fds} ${Date.now() - released} ms later`);
     assert.ok(fds <= fdBaseline + 5, `hainit still holds ${fds - fdBaseline} sockets of the idle clients`);
     assert.equal((await get(port, '/livez')).status, 200);
   });
@@ -175,25 +179,28 @@ describe('reliability: hostile probe clients', function () {
   });
 
   it('a pipelined flood on one connection is answered in order while fresh probes answer in milliseconds', async () => {
-    // Measured (issue 7): one pipelining client holds the event loop, fresh probes take ~250 ms
-    // (p50) instead of ~1 ms, and hainit's RSS grows by ~80 MB and stays there. Bounded, so this
-    // test asserts the bounds (an answer within the kubelet's 1 s, 160 MiB); see the report.
+    // Found with this test (issue 7): node:http answers pipelined requests synchronously, so one
+    // pipelining client held PID 1's event loop (fresh probes ~250 ms p50). A probe never
+    // pipelines: a connection with more than SERVER_LIMITS.maxPipelined requests parsed in one
+    // turn of the event loop is dropped, after answering those in order.
     rssAllowanceKb = 160 * 1024;
     const n = 20_000;
     const flood = Buffer.from('GET /livez HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n));
     const s = open(port);
     let got = 0;
+    let ok = 0;
     let tail = '';
     const done = new Promise<void>((resolve) => {
       s.setEncoding('latin1');
       s.on('data', (d: string) => {
         const text = tail + d;
-        let i = text.indexOf('HTTP/1.1 200 ');
+        let i = text.indexOf('HTTP/1.1 ');
         let last = 0;
-        while (i >= 0) {
+        while (i >= 0 && i + 12 <= text.length) {
           got++;
-          last = i + 13;
-          i = text.indexOf('HTTP/1.1 200 ', last);
+          if (text.startsWith('200', i + 9)) ok++;
+          last = i + 12;
+          i = text.indexOf('HTTP/1.1 ', last);
         }
         tail = text.slice(Math.max(last, text.length - 16));
         if (got >= n) resolve();
@@ -214,7 +221,8 @@ describe('reliability: hostile probe clients', function () {
     const t0 = Date.now();
     let rssMax = 0;
     const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssKb(pid))), 50);
-    await Promise.race([done, sleep(20_000)]);
+    // Probes go on for a fixed window that covers the flood and what follows it.
+    await Promise.all([Promise.race([done, sleep(20_000)]), sleep(1500)]);
     clearInterval(sampler);
     flooding = false;
     await prober;
@@ -232,8 +240,12 @@ describe('reliability: hostile probe clients', function () {
       `      pipelined: ${got}/${n} answers in ${Date.now() - t0} ms; ${lat.length} fresh probes meanwhile, p50 ${round(percentile(lat, 50))} ms,` +
         ` p99 ${round(percentile(lat, 99))} ms; RSS ${rssBaseline} kB, at most ${rssMax} kB during, ${deafRss} kB with a non-reading pipeliner, ${rssAfter} kB after`,
     );
-    assert.equal(got, n, 'pipelined requests answered');
+    assert.ok(got >= 1 && got < n, `the flood was cut short: ${got} of ${n} answered`);
+    assert.equal(ok, got, 'what was answered was answered in order, 200 each');
     assert.ok(lat.length >= 3, 'fresh probes during the flood');
+    assert.ok(percentile(lat, 99) < 50, `fresh probes p99 ${percentile(lat, 99)} ms during the flood`);
+    // The one chunk node:http had already read is still parsed after the drop (~100 ms, once).
+    assert.ok(Math.max(...lat) < 1000, `slowest fresh probe ${Math.max(...lat)} ms (the kubelet's timeout is 1 s)`);
     assert.ok(rssMax - rssBaseline < 160 * 1024, `RSS ${rssBaseline} -> ${rssMax} kB during the pipelined flood`);
     assert.ok(deafRss - rssBaseline < 160 * 1024, `RSS ${rssBaseline} -> ${deafRss} kB with a pipeliner that never reads`);
   });
