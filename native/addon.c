@@ -360,8 +360,6 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
   return mk_i32(env, -err);
 }
 
-static napi_value js_sigrtmin(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMIN); }
-static napi_value js_sigrtmax(napi_env env, napi_callback_info info) { return mk_i32(env, SIGRTMAX); }
 
 static napi_value init(napi_env env, napi_value exports) {
   snapshot_inherited();
@@ -380,8 +378,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},
     {"exec", NULL, js_exec, NULL, NULL, NULL, napi_default, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
-    {"sigrtmin", NULL, js_sigrtmin, NULL, NULL, NULL, napi_default, NULL},
-    {"sigrtmax", NULL, js_sigrtmax, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

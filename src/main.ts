@@ -62,6 +62,9 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const code = await supervisor.run();
   router.drain();
+  // Forwarding never depends on the records; only the counts in logs and /metrics do.
+  const lost = router.dropped();
+  if (lost > 0) log.warn(`${lost} signal record(s) dropped (the pipe to hainit's loop was full): signal counts in the logs and /metrics are low`);
   reaper.reapNow();
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);

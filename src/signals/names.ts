@@ -45,10 +45,3 @@ export function parseSignalName(text: string): number | undefined {
   }
   return byName.get(name);
 }
-
-/** Signals hainit can catch, and so forward: all but KILL, STOP and glibc's 32/33. */
-export function catchableSignals(): number[] {
-  const out: number[] = [];
-  for (let s = 1; s <= SIGRTMAX; s++) if (s !== 9 && s !== 19 && s !== 32 && s !== 33) out.push(s);
-  return out;
-}
