@@ -51,6 +51,8 @@ async function zombieBench(n: number): Promise<void> {
   await until('probes', async () => (await get(port, '/livez')).status === 200);
   const rss = [rssKb(pid)];
   let done = false;
+  await h.waitForOutput(/waiting for USR1/, 10_000);
+  await h.signal('USR1');
   void h.waitForOutput(/done orphans=/, 280_000).then(() => (done = true), () => (done = true));
   while (!done) {
     const l = await probeLoad(port, 200, 2);
@@ -60,7 +62,7 @@ async function zombieBench(n: number): Promise<void> {
   }
   await sleep(1000);
   rss.push(rssKb(pid));
-  console.log(`zombies: ${h.stdout.trim()}; RSS kB every ~0.5 s: ${rss.join(' ')}`);
+  console.log(`zombies: ${h.stdout.replace('waiting for USR1', '').trim()}; RSS kB every ~0.5 s: ${rss.join(' ')}`);
   await h.signal('TERM');
   const r = await h.exited;
   console.log(`  exit ${r.code}`);

@@ -38,6 +38,10 @@ describe('reliability: zombie storm against hainit as PID 1', function () {
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
+    // the child storms only on USR1 (forwarded by hainit), so the probes are going before it starts
+    await h.waitForOutput(/waiting for USR1/, 10_000);
+    await new Promise((r) => setTimeout(r, 50));
+    await h.signal('USR1');
     const done = await h.waitForOutput(/done orphans=(\d+) zombies=(-?\d+) ms=(\d+)/, 60_000);
     storming = false;
     await prober;
