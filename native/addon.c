@@ -103,10 +103,11 @@ static void free_strv(char **v) {
   free(v);
 }
 
-/* spawn(path, argv[], stdio[3], keepFds[], foreground, newProcessGroup) -> pid or -errno */
+/* spawn(path, argv[], stdio[3], keepFds[], foreground, newProcessGroup[, env[]]) -> pid or -errno
+ * env: "KEY=value" strings for the child; without it, hainit's own environment. */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value a[6];
+  size_t argc = 7;
+  napi_value a[7];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
   struct spawn_req req;
   memset(&req, 0, sizeof req);
@@ -144,9 +145,18 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   req.nkeep = (int)nkeep;
   req.foreground = fg;
   req.new_pgrp = pg;
+  char **envp = NULL;
+  napi_valuetype et = napi_undefined;
+  if (argc > 6) napi_typeof(env, a[6], &et);
+  if (et == napi_object) {
+    uint32_t ne;
+    envp = get_strv(env, a[6], 0, NULL, &ne);
+  }
+  req.envp = envp;
   int err = 0;
   pid_t pid = spawn_child(&req, &err);
   free(path);
+  free_strv(envp);
   free_strv(argv);
   free_strv(sh);
   return mk_i32(env, pid > 0 ? pid : -err);

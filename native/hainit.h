@@ -33,6 +33,7 @@ struct spawn_req {
   const char *path;
   char *const *argv;       /* NULL-terminated */
   char *const *sh_argv;    /* argv for /bin/sh when exec fails with ENOEXEC, or NULL */
+  char *const *envp;       /* the child's environment; NULL = hainit's own (environ) */
   int stdio[3];            /* fd to dup onto 0,1,2; -1 = keep hainit's own */
   const int *keep;         /* inherited fds passed through */
   int nkeep;

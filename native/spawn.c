@@ -54,8 +54,9 @@ pid_t spawn_child(const struct spawn_req *req, int *err) {
     }
     uint64_t empty = 0;
     set_mask(&empty);
-    execve(req->path, req->argv, environ);
-    if (errno == ENOEXEC && req->sh_argv) execve("/bin/sh", req->sh_argv, environ);
+    char *const *envp = req->envp ? req->envp : environ;
+    execve(req->path, req->argv, envp);
+    if (errno == ENOEXEC && req->sh_argv) execve("/bin/sh", req->sh_argv, envp);
   fail:
     child_errno = errno ? errno : EINVAL;
     _exit(127);

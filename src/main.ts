@@ -26,7 +26,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
-  keepNodeEnvironmentForTheApp(addon);
+  const appEnv = keepNodeEnvironmentForTheApp(addon);
   const invocation = readInvocation(argv);
   if (invocation.kind === 'help') return void process.stdout.write(helpText(VERSION));
   if (invocation.kind === 'version') return void process.stdout.write(`hainit version ${VERSION}\n`);
@@ -34,6 +34,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = new Logger(config.logLevel, config.logFormat);
   for (const w of invocation.warnings) log.warn(w);
   keepSupervisingOnBugs(log);
+  // Set by the single binary's loader (scripts/sea-main.cjs): a rejected cache only costs time.
+  const codeCache = (globalThis as { __hainitCodeCache?: string }).__hainitCodeCache;
+  if (codeCache !== undefined) log.debug(`start-up code cache ${codeCache}`);
 
   const router = new SignalRouter(addon);
   router.install(config.rewrites);
@@ -53,10 +56,10 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   router.on('childExited', () => reaper.reapNow());
 
-  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: process.env }));
+  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv }));
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
   const health: Health = await orExit125(log, () =>
-    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: process.env } }),
+    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv } }),
   );
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 

@@ -45,4 +45,23 @@ describe('dist/hainit and the Node variables meant for the application', functio
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('starts without a re-exec for NODE_EXTRA_CA_CERTS, NODE_COMPILE_CACHE and UV_THREADPOOL_SIZE, keeps libuv off the last, and passes them on', () => {
+    const appEnv = { NODE_EXTRA_CA_CERTS: '/etc/hostname', NODE_COMPILE_CACHE: '/nonexistent/cache', UV_THREADPOOL_SIZE: '64' };
+    // /proc/PID/environ is the environment hainit's image was executed with: after a re-exec it
+    // would carry HAINIT_APP_NODE_ENV. The http check on "localhost" makes hainit resolve a name,
+    // which starts libuv's threadpool: 64 threads if hainit read UV_THREADPOOL_SIZE.
+    const script = 'sleep 1.5; tr "\\0" "\\n" < /proc/$PPID/environ | sed "s/^/hainit:/"; echo "threads:$(ls /proc/$PPID/task | wc -l)"; env';
+    const r = spawnSync(BINARY, ['--ready-http', 'http://localhost:1/', '--check-interval', '200ms', '--', 'sh', '-c', script], {
+      env: { PATH: process.env.PATH, ...appEnv },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.ok(lines.includes('hainit:NODE_EXTRA_CA_CERTS=/etc/hostname'), `hainit was started once, as given:\n${r.stdout}`);
+    assert.ok(!lines.some((l) => l.startsWith('hainit:HAINIT_APP_NODE_ENV')), 'no re-exec');
+    const threads = Number(/^threads:\s*(\d+)/m.exec(r.stdout)?.[1]);
+    assert.ok(threads > 0 && threads < 40, `hainit runs ${threads} threads: it did not take UV_THREADPOOL_SIZE=64`);
+    for (const [k, v] of Object.entries(appEnv)) assert.ok(lines.includes(`${k}=${v}`), `the app got ${k}`);
+  });
 });

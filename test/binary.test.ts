@@ -191,9 +191,11 @@ describe('dist/hainit: the single binary as PID 1 of a read-only root without No
     assert.equal(r.code, 0, r.stderr);
   });
 
-  it("passes the application's exit code through", async () => {
-    const r = await start(['/tmp=exec'], ['--', '/app', 'exit', '7']).exited;
+  it("passes the application's exit code through, started with its trained code cache", async () => {
+    const r = await start(['/tmp=exec'], ['-v', '--', '/app', 'exit', '7']).exited;
     assert.equal(r.code, 7, r.stderr);
+    // scripts/sea-main.cjs: V8 took the cache build-binary trained (else start-up compiles everything)
+    assert.match(r.stderr, /start-up code cache accepted/);
   });
 
   it('says what to mount or copy, and exits 125, when no directory is writable and exec-capable', async () => {

@@ -182,3 +182,13 @@ describe('command line', function () {
     });
   });
 });
+
+describe('bin/hainit', function () {
+  this.timeout(30_000);
+
+  it('runs the bundle npm test made (lib/hainit.js), with the code cache trained on this Node', async () => {
+    const r = await runHainit(['-v', '--', 'sh', '-c', 'exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /start-up code cache accepted/, 'scripts/bundle.mjs trained the cache with the Node that runs the tests');
+  });
+});

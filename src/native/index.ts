@@ -18,7 +18,16 @@ export interface ReapedStatus {
 
 /** The system calls hainit needs that Node does not offer. Negative results are -errno. */
 export interface NativeAddon {
-  spawn(path: string, argv: readonly string[], stdio: readonly [number, number, number], keepFds: readonly number[], foreground: boolean, newProcessGroup: boolean): number;
+  spawn(
+    path: string,
+    argv: readonly string[],
+    stdio: readonly [number, number, number],
+    keepFds: readonly number[],
+    foreground: boolean,
+    newProcessGroup: boolean,
+    /** "KEY=value" for the child; hainit's own environment when left out */
+    env?: readonly string[],
+  ): number;
   reap(wantDetails: boolean): ReapedStatus[];
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;

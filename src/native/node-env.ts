@@ -1,37 +1,55 @@
 import { NativeAddon, isSingleExecutable } from '.';
 
 const STASH = 'HAINIT_APP_NODE_ENV';
-/** Variables for a Node runtime: set for the application, but the binary's own Node reads them too. */
-const NODE_RUNTIME = /^(NODE_|UV_)/;
 
 /**
- * The single binary is a Node program, and NODE_DEBUG, NODE_EXTRA_CA_CERTS, NODE_V8_COVERAGE,
- * NODE_COMPILE_CACHE, UV_THREADPOOL_SIZE… set for a Node application would change hainit itself
- * (debug lines on its stderr, files written, warnings). When any is set, hainit re-executes itself
- * once without them and puts them back into the environment the application gets. NODE_OPTIONS
- * needs none of this: the binary ignores it (execArgvExtension "none").
+ * Read by Node as it starts, and visible if the binary's own Node sees them: debug lines on
+ * hainit's stderr (NODE_DEBUG, NODE_DEBUG_NATIVE), hainit's coverage files in the application's
+ * coverage directory (NODE_V8_COVERAGE). Only these are worth a re-exec of the binary (~20 ms).
  */
-export function keepNodeEnvironmentForTheApp(addon: NativeAddon, env: NodeJS.ProcessEnv = process.env): void {
+const READ_AT_START = new Set(['NODE_DEBUG', 'NODE_DEBUG_NATIVE', 'NODE_V8_COVERAGE']);
+/** Read by libuv on first use, so unsetting them keeps hainit out of their reach: no re-exec. */
+const READ_ON_FIRST_USE = new Set(['UV_THREADPOOL_SIZE']);
+/*
+ * Every other NODE_* variable reaches the application untouched and leaves hainit as it is:
+ * NODE_OPTIONS is ignored by the binary (execArgvExtension "none"); NODE_EXTRA_CA_CERTS and
+ * NODE_TLS_REJECT_UNAUTHORIZED matter only to TLS, and hainit's https checks verify no
+ * certificate (as the kubelet's); NODE_PATH, NODE_COMPILE_CACHE, NODE_NO_WARNINGS, NODE_ICU_DATA…
+ * change nothing hainit does or prints. A CA file that does not load is the one trace: Node
+ * warns once on hainit's stderr when an https check first connects.
+ */
+
+/**
+ * Makes hainit's own Node blind to the Node variables meant for the application and returns the
+ * environment the application (and every command hainit runs) gets: the one hainit was given.
+ * In the single binary, NODE_DEBUG & co. need a re-exec without them; it happens at most once,
+ * with the originals carried in HAINIT_APP_NODE_ENV.
+ */
+export function keepNodeEnvironmentForTheApp(addon: NativeAddon, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const stash = env[STASH];
+  const carried: Record<string, string> = {};
   if (stash !== undefined) {
     delete env[STASH];
     try {
-      for (const [k, v] of Object.entries(JSON.parse(stash) as Record<string, string>)) env[k] = v;
+      Object.assign(carried, JSON.parse(stash) as Record<string, string>);
     } catch {
       /* not ours: ignored */
     }
-    return;
+  } else if (isSingleExecutable()) {
+    const rest: string[] = [];
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) continue;
+      if (READ_AT_START.has(k)) carried[k] = v;
+      else rest.push(`${k}=${v}`);
+    }
+    if (Object.keys(carried).length > 0) {
+      rest.push(`${STASH}=${JSON.stringify(carried)}`);
+      // Returns only if execve failed: hainit then goes on as it is.
+      addon.exec(process.execPath, [process.argv0, ...process.argv.slice(2)], rest, addon.inheritedFds());
+    }
   }
-  if (!isSingleExecutable()) return;
-  const saved: Record<string, string> = {};
-  const rest: string[] = [];
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) continue;
-    if (NODE_RUNTIME.test(k) && k !== 'NODE_OPTIONS') saved[k] = v;
-    else rest.push(`${k}=${v}`);
-  }
-  if (Object.keys(saved).length === 0) return;
-  rest.push(`${STASH}=${JSON.stringify(saved)}`);
-  // Returns only if execve failed: hainit then goes on as it is.
-  addon.exec(process.execPath, [process.argv0, ...process.argv.slice(2)], rest, addon.inheritedFds());
+  const appEnv: NodeJS.ProcessEnv = { ...env, ...carried };
+  // `delete process.env.X` is unsetenv(3): libuv's getenv no longer finds it.
+  for (const k of READ_ON_FIRST_USE) delete env[k];
+  return appEnv;
 }

@@ -47,7 +47,8 @@ export function spawnProcess(addon: NativeAddon, argv: readonly string[], env: N
   const name = argv[0];
   const resolved = resolveCommand(name, env.PATH);
   if ('errno' in resolved) return failure(name, resolved.errno);
-  const pid = addon.spawn(resolved.path, argv, opts.stdio ?? [-1, -1, -1], opts.keepFds ?? [], opts.foreground ?? false, opts.newProcessGroup ?? true);
+  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const pid = addon.spawn(resolved.path, argv, opts.stdio ?? [-1, -1, -1], opts.keepFds ?? [], opts.foreground ?? false, opts.newProcessGroup ?? true, envp);
   if (pid > 0) return { ok: true, pid };
   return failure(name, errnoName(-pid));
 }

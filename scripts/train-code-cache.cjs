@@ -1,0 +1,21 @@
+'use strict';
+// build-binary's training run: node train-code-cache.cjs WRAPPED_BUNDLE CACHE_OUT ROOT -- ARGS...
+// Compiles the wrapped bundle exactly as scripts/sea-main.cjs will, runs hainit with ARGS as
+// a plain Node program (the addon from build/Release), and when hainit calls process.exit,
+// writes V8's code cache: by then it holds every function the run compiled.
+const { readFileSync, writeFileSync } = require('node:fs');
+const path = require('node:path');
+const { Script } = require('node:vm');
+
+const [bundle, out, root] = process.argv.slice(2, 5);
+const script = new Script(readFileSync(bundle, 'utf8'), { filename: 'hainit.js' });
+const exit = process.exit;
+process.exit = (code) => {
+  writeFileSync(out, script.createCachedData());
+  exit(code);
+};
+// hainit reads its own arguments from process.argv.slice(2)
+process.argv.splice(2, 3);
+const mod = { exports: {} };
+// lib/src/native is where loadFromPackage expects to be: it finds ../../../build/Release/hainit.node
+script.runInThisContext()(mod.exports, require, mod, bundle, path.join(root, 'lib', 'src', 'native'));
