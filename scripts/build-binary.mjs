@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundle } from './bundle.mjs';
+import { bundle, train } from './bundle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -49,8 +49,9 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
 // 1-2. The wrapped bundle and its code cache, trained on the embedded Node (scripts/bundle.mjs).
-const { js: wrapped, cache } = await bundle({ out: work, nodeBinary, minify: true, target: 'node24' });
-if (!cache) {
+const wrapped = await bundle({ out: work, minify: true, target: 'node24' });
+const cache = path.join(work, 'hainit.cache');
+if (!train(nodeBinary, wrapped, cache)) {
   console.error('build-binary: the training run wrote no code cache');
   process.exit(1);
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // hainit in one file, with a V8 code cache trained on the Node that will run it.
 //
-//   node scripts/bundle.mjs        lib/hainit.js and lib/hainit.cache for bin/hainit, trained on
-//                                  this Node (npm run build and npm test run it after tsc)
+//   node scripts/bundle.mjs [--node PATH]...
+//        lib/hainit.js, and lib/hainit-VERSION.cache for bin/hainit trained on this Node (and on
+//        each Node named: the bench trains Node 24 and Node 20). npm run build, npm test and
+//        npm run bench run it after tsc.
 //   build-binary.mjs imports bundle() for dist/hainit, trained on the embedded Node 24.
 //
 // Why: start-up is most of what an init costs. Node compiles each function the first time it
@@ -11,7 +13,7 @@
 // lookups. Measured with callgrind on Node 24: 137 M instructions for `-- true` from lib/src,
 // 104 M from the trained bundle, against 87 M for `node -e 0`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +21,20 @@ import { fileURLToPath } from 'node:url';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 
-/**
- * Writes OUT/hainit.js (the bundle, wrapped as Node wraps a module) and OUT/hainit.cache (its
- * code cache after `hainit -- true` on nodeBinary; left out, with a warning, if training fails).
- */
-export async function bundle({ out, nodeBinary, minify, target }) {
+/** The code cache of JS after `hainit -- true` on nodeBinary, written to CACHE; false, with a
+ * warning, if the training run failed. */
+export function train(nodeBinary, js, cache) {
+  rmSync(cache, { force: true });
+  try {
+    execFileSync(nodeBinary, [path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, root, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: 30_000 });
+  } catch (e) {
+    console.warn(`bundle: no code cache for ${nodeBinary} (the training run failed: ${e.message.split('\n')[0]}); hainit works, only starts slower`);
+  }
+  return existsSync(cache);
+}
+
+/** Writes OUT/hainit.js: the bundle, wrapped as Node wraps a module. */
+export async function bundle({ out, minify, target }) {
   const entry = path.join(root, 'lib', 'src', 'main.js');
   if (!existsSync(entry)) throw new Error(`${path.relative(root, entry)} is missing: run \`npx tsc -p .\` first`);
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -51,18 +62,27 @@ export async function bundle({ out, nodeBinary, minify, target }) {
     }],
   });
   const js = path.join(out, 'hainit.js');
-  const cache = path.join(out, 'hainit.cache');
   writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${result.outputFiles[0].text}\n})`);
-  rmSync(cache, { force: true });
-  try {
-    execFileSync(nodeBinary, [path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, root, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: 30_000 });
-  } catch (e) {
-    console.warn(`bundle: no code cache (the training run failed: ${e.message.split('\n')[0]}); hainit works, only starts slower`);
-  }
-  return { js, cache: existsSync(cache) ? cache : undefined };
+  return js;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const major = process.versions.node.split('.')[0];
-  await bundle({ out: path.join(root, 'lib'), nodeBinary: process.execPath, minify: false, target: `node${major}` });
+  const nodes = [process.execPath];
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--node' && args[i + 1]) nodes.push(args[++i]);
+    else throw new Error(`bundle.mjs: unknown argument ${JSON.stringify(args[i])} (usage: bundle.mjs [--node PATH]...)`);
+  }
+  const lib = path.join(root, 'lib');
+  // Every Node that may run it must parse it: the oldest one's syntax, Node 20.
+  const js = await bundle({ out: lib, minify: false, target: 'node20' });
+  for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+\.cache$/.test(f)) rmSync(path.join(lib, f));
+  for (const node of new Set(nodes)) {
+    if (!existsSync(node)) {
+      console.warn(`bundle: ${node} does not exist: no code cache for it`);
+      continue;
+    }
+    const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+    train(node, js, path.join(lib, `hainit-${version}.cache`));
+  }
 }

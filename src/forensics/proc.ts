@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { signalName } from '../signals/names';
 
 /**
@@ -173,7 +172,7 @@ const ARCH_64 = ['x64', 'arm64', 'ppc64', 'riscv64', 'loong64', 's390x', 'mips64
  */
 export function parseAuxv(
   buf: Buffer | undefined,
-  layout = { wordBytes: ARCH_64.includes(process.arch) ? 8 : 4, littleEndian: endianness() === 'LE' },
+  layout = { wordBytes: ARCH_64.includes(process.arch) ? 8 : 4, littleEndian: new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 },
 ): { clockTicks: number; pageSize: number } {
   let clockTicks = 100;
   let pageSize = 4096;

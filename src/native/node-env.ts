@@ -35,21 +35,22 @@ export function keepNodeEnvironmentForTheApp(addon: NativeAddon, env: NodeJS.Pro
     } catch {
       /* not ours: ignored */
     }
-  } else if (isSingleExecutable()) {
+  } else if (isSingleExecutable() && [...READ_AT_START].some((k) => env[k] !== undefined)) {
     const rest: string[] = [];
     for (const [k, v] of Object.entries(env)) {
       if (v === undefined) continue;
       if (READ_AT_START.has(k)) carried[k] = v;
       else rest.push(`${k}=${v}`);
     }
-    if (Object.keys(carried).length > 0) {
-      rest.push(`${STASH}=${JSON.stringify(carried)}`);
-      // Returns only if execve failed: hainit then goes on as it is.
-      addon.exec(process.execPath, [process.argv0, ...process.argv.slice(2)], rest, addon.inheritedFds());
-    }
+    rest.push(`${STASH}=${JSON.stringify(carried)}`);
+    // Returns only if execve failed: hainit then goes on as it is.
+    addon.exec(process.execPath, [process.argv0, ...process.argv.slice(2)], rest, addon.inheritedFds());
   }
+  const hidden = [...READ_ON_FIRST_USE].filter((k) => env[k] !== undefined);
+  // Usually nothing to hide or put back: the application gets hainit's own environment.
+  if (hidden.length === 0 && Object.keys(carried).length === 0) return env;
   const appEnv: NodeJS.ProcessEnv = { ...env, ...carried };
   // `delete process.env.X` is unsetenv(3): libuv's getenv no longer finds it.
-  for (const k of READ_ON_FIRST_USE) delete env[k];
+  for (const k of hidden) delete env[k];
   return appEnv;
 }

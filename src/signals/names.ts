@@ -1,22 +1,27 @@
-import { constants } from 'node:os';
-
 /** glibc's SIGRTMIN/SIGRTMAX on Linux: 32 and 33 belong to the C library (NPTL). */
 export const SIGRTMIN = 34;
 export const SIGRTMAX = 64;
 
-const byNumber = new Map<number, string>();
-const byName = new Map<string, number>();
-for (const [name, num] of Object.entries(constants.signals)) {
-  byName.set(name.slice(3), num);
-  if (!byNumber.has(num)) byNumber.set(num, name);
+let tables: { byNumber: Map<number, string>; byName: Map<string, number> } | undefined;
+/** Built on first use: node:os costs start-up 0.25 ms, and `hainit -- app` may never name a signal. */
+function signalTables(): { byNumber: Map<number, string>; byName: Map<string, number> } {
+  if (tables) return tables;
+  const { constants } = require('node:os') as typeof import('node:os');
+  const byNumber = new Map<number, string>();
+  const byName = new Map<string, number>();
+  for (const [name, num] of Object.entries(constants.signals)) {
+    byName.set(name.slice(3), num);
+    if (!byNumber.has(num)) byNumber.set(num, name);
+  }
+  // Prefer the conventional spellings where Linux has aliases.
+  byNumber.set(6, 'SIGABRT');
+  byNumber.set(29, 'SIGIO');
+  return (tables = { byNumber, byName });
 }
-// Prefer the conventional spellings where Linux has aliases.
-byNumber.set(6, 'SIGABRT');
-byNumber.set(29, 'SIGIO');
 
 /** `SIGTERM`, `SIGRTMIN+3`, or `SIG40` when nothing better exists. */
 export function signalName(num: number): string {
-  const known = byNumber.get(num);
+  const known = signalTables().byNumber.get(num);
   if (known) return known;
   if (num >= SIGRTMIN && num <= SIGRTMAX) {
     const fromMin = num - SIGRTMIN;
@@ -43,5 +48,5 @@ export function parseSignalName(text: string): number | undefined {
     const n = base + off;
     return n >= SIGRTMIN && n <= SIGRTMAX ? n : undefined;
   }
-  return byName.get(name);
+  return signalTables().byName.get(name);
 }

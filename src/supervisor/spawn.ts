@@ -1,5 +1,4 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { constants as os } from 'node:os';
 import * as path from 'node:path';
 import { NativeAddon } from '../native';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from './exit-codes';
@@ -21,7 +20,9 @@ export type SpawnResult =
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(os.errno)) if (value === errno) return name;
+  // node:os only on this failure path: loading it costs start-up 0.25 ms
+  const { errno: names } = (require('node:os') as typeof import('node:os')).constants;
+  for (const [name, value] of Object.entries(names)) if (value === errno) return name;
   return `errno ${errno}`;
 }
 
@@ -47,7 +48,8 @@ export function spawnProcess(addon: NativeAddon, argv: readonly string[], env: N
   const name = argv[0];
   const resolved = resolveCommand(name, env.PATH);
   if ('errno' in resolved) return failure(name, resolved.errno);
-  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  // hainit's own environment is the C library's environ already: no copy needed
+  const envp = env === process.env ? undefined : Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   const pid = addon.spawn(resolved.path, argv, opts.stdio ?? [-1, -1, -1], opts.keepFds ?? [], opts.foreground ?? false, opts.newProcessGroup ?? true, envp);
   if (pid > 0) return { ok: true, pid };
   return failure(name, errnoName(-pid));
