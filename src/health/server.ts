@@ -110,33 +110,106 @@ export function answer(d: ServerDeps, method: string, url: string, accept: strin
     exclude,
     json,
   });
-  return { ...r, headers: { Vary: 'Accept' } };
+  return { ...r, headers: VARY_ACCEPT };
 }
 
-function send(req: http.IncomingMessage, res: http.ServerResponse, a: Answer): void {
+const VARY_ACCEPT = { Vary: 'Accept' } as const;
+
+/** An answer as it goes on the wire: built once per distinct answer, not per request. */
+interface Wire {
+  readonly status: number;
+  /** flat [name, value, ...], as writeHead takes them */
+  readonly headers: readonly (string | number)[];
+  readonly body: Buffer;
+}
+
+function toWire(a: Answer): Wire {
   const body = Buffer.from(a.body);
-  const headers: Record<string, string | number> = {
-    'Content-Type': a.contentType,
-    'Content-Length': body.length,
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...a.headers,
-  };
-  // A request with a body has no business here: answer and close rather than read it.
-  if (req.headers['content-length'] && req.headers['content-length'] !== '0') headers.Connection = 'close';
-  if (req.headers['transfer-encoding']) headers.Connection = 'close';
-  res.writeHead(a.status, headers);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  const headers: (string | number)[] = ['Content-Type', a.contentType, 'Content-Length', body.length, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff'];
+  for (const [k, v] of Object.entries(a.headers ?? {})) headers.push(k, v);
+  return { status: a.status, headers, body };
 }
 
-type BurstSocket = Socket & { hainitBurst?: number };
+const FIXED_WIRE = new WeakMap<Answer, Wire>();
+const PLAIN_WIRE_MAX = 256;
+
+/** The answer for a request, as bytes. `plain` holds one server's plain probes (no query, no
+ * JSON) keyed by target and the checks' ok bits: a probe answer changes only when a check flips,
+ * so the kubelet's probes are answered from there. */
+export function answerWire(d: ServerDeps, plain: Map<string, Wire>, method: string, url: string, accept: string | undefined): Wire {
+  let key: string | undefined;
+  if ((method === 'GET' || method === 'HEAD') && url.charCodeAt(0) === 47 /* / */ && !/[?%]/.test(url) && !wantsHealthJson(accept)) {
+    const slash = url.indexOf('/', 1);
+    const first = url.slice(1, slash < 0 ? undefined : slash);
+    if ((ENDPOINTS as readonly string[]).includes(first)) {
+      let bits = '';
+      for (const c of d.checksFor(first as Endpoint)) bits += c.state().ok ? '1' : '0';
+      key = `${url} ${bits}`;
+      const hit = plain.get(key);
+      if (hit) return hit;
+    }
+  }
+  const a = answer(d, method, url, accept);
+  if (key !== undefined) {
+    if (plain.size >= PLAIN_WIRE_MAX) plain.clear();
+    const w = toWire(a);
+    plain.set(key, w);
+    return w;
+  }
+  if (a === NOT_FOUND || a === METHOD_NOT_ALLOWED || a === INTERNAL) {
+    let w = FIXED_WIRE.get(a);
+    if (!w) FIXED_WIRE.set(a, (w = toWire(a)));
+    return w;
+  }
+  return toWire(a);
+}
+
+/** Accept, and whether the request announced a body, from the raw headers (req.headers would
+ * build an object per request). */
+function requestHeaders(raw: readonly string[]): { accept: string | undefined; body: boolean } {
+  let accept: string | undefined;
+  let body = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 6 && name.toLowerCase() === 'accept') accept = accept === undefined ? raw[i + 1] : `${accept}, ${raw[i + 1]}`;
+    else if (name.length === 14 && name.toLowerCase() === 'content-length') body ||= raw[i + 1].trim() !== '0';
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') body = true;
+  }
+  return { accept, body };
+}
+
+function send(req: http.IncomingMessage, res: http.ServerResponse, w: Wire, requestBody: boolean): void {
+  // A request with a body has no business here: answer and close rather than read it.
+  res.writeHead(w.status, requestBody ? [...w.headers, 'Connection', 'close'] : (w.headers as (string | number)[]));
+  res.end(req.method === 'HEAD' ? undefined : w.body);
+}
+
+type BurstSocket = Socket & { hainitTurn?: number; hainitBurst?: number };
+
+/** Event-loop turns, counted only while requests come in (one setImmediate per busy turn). */
+let turn = 0;
+let turnPending = false;
+function currentTurn(): number {
+  if (!turnPending) {
+    turnPending = true;
+    setImmediate(() => {
+      turn++;
+      turnPending = false;
+    });
+  }
+  return turn;
+}
 
 /** Counts the requests a connection had parsed in this turn of the event loop; past the limit the
  * connection is dropped, so the rest of what it sent is never answered. */
 function pipelineFlood(socket: BurstSocket, limit: number): boolean {
   if (socket.destroyed) return true;
+  const t = currentTurn();
+  if (socket.hainitTurn !== t) {
+    socket.hainitTurn = t;
+    socket.hainitBurst = 0;
+  }
   socket.hainitBurst = (socket.hainitBurst ?? 0) + 1;
-  if (socket.hainitBurst === 1) setImmediate(() => (socket.hainitBurst = 0));
   if (socket.hainitBurst <= limit) return false;
   socket.destroy();
   return true;
@@ -145,6 +218,7 @@ function pipelineFlood(socket: BurstSocket, limit: number): boolean {
 /** The probe server, not yet listening. */
 export function createHealthServer(d: ServerDeps): http.Server {
   const L = SERVER_LIMITS;
+  const plain = new Map<string, Wire>();
   const server = http.createServer(
     {
       headersTimeout: L.headersTimeoutMs,
@@ -157,14 +231,15 @@ export function createHealthServer(d: ServerDeps): http.Server {
     },
     (req, res) => {
       if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined)) return;
-      let a: Answer;
+      const h = requestHeaders(req.rawHeaders);
+      let w: Wire;
       try {
-        a = answer(d, req.method ?? '', req.url ?? '/', req.headers.accept);
+        w = answerWire(d, plain, req.method ?? '', req.url ?? '/', h.accept);
       } catch (e) {
         d.log.error(`health endpoint: ${(e as Error)?.stack ?? e}`);
-        a = INTERNAL;
+        w = toWire(INTERNAL);
       }
-      send(req, res, a);
+      send(req, res, w, h.body);
     },
   );
   server.maxConnections = L.maxConnections;

@@ -34,13 +34,13 @@ function request(port: number, method: string, path: string, headers: Record<str
 }
 
 /** A real server on 127.0.0.1, a fake lifecycle and one scripted readiness check. */
-async function fixture() {
+async function fixture(checkName = 'ready-http') {
   const clock = new FakeClock();
   const life = new FakeLifecycle();
   let appReady = false;
   const registry = new CheckRegistry(
     { lifecycle: life, clock, log: quiet, timing: { intervalMs: 1_000, timeoutMs: 500, failureThreshold: 1, successThreshold: 1 }, startupTimeoutMs: undefined },
-    [{ name: 'ready-http', kind: 'ready', probe: async () => ({ ok: appReady, reason: 'HTTP status 500 from 10.1.2.3' }) }],
+    [{ name: checkName, kind: 'ready', probe: async () => ({ ok: appReady, reason: 'HTTP status 500 from 10.1.2.3' }) }],
   );
   registry.attach();
   const server = createHealthServer({ checksFor: (e) => registry.checksFor(e), metrics: () => 'hainit_child_up 1\n', log: quiet, clock });
@@ -61,6 +61,35 @@ describe('health: HTTP server', function () {
   let f: Awaited<ReturnType<typeof fixture>>;
   beforeEach(async () => (f = await fixture()));
   afterEach(() => f.close());
+
+  it('a plain probe answer follows every flip of a check (answers are prepared once per state, per server)', async () => {
+    const a = await fixture();
+    const b = await fixture('ready-tcp');
+    try {
+      for (const f of [a, b]) {
+        f.life.enter('running');
+        await f.setReady(true); // the startup gate opens for good
+      }
+      const seen: string[] = [];
+      for (const ready of [true, false, true, false]) {
+        await a.setReady(ready);
+        await b.setReady(!ready);
+        for (const f of [a, b]) {
+          const r = await request(f.port, 'GET', '/readyz');
+          const h = await request(f.port, 'HEAD', '/readyz');
+          assert.equal(h.status, r.status);
+          seen.push(`${r.status} ${r.body.split('\n')[0]}`);
+        }
+      }
+      assert.deepEqual(seen, [
+        '200 ok', '503 [-]ready-tcp failed', '503 [-]ready-http failed', '200 ok',
+        '200 ok', '503 [-]ready-tcp failed', '503 [-]ready-http failed', '200 ok',
+      ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 
   it('before the application is ready: /livez 200, /readyz and /startupz 503', async () => {
     f.life.enter('running');
