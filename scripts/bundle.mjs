@@ -22,11 +22,12 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const require = createRequire(path.join(root, 'package.json'));
 
 /** The code cache of JS after `hainit -- true` on nodeBinary, written to CACHE; false, with a
- * warning, if the training run failed. */
-export function train(nodeBinary, js, cache) {
+ * warning, if the training run failed. V8 takes a cache only under the flags it was made with:
+ * nodeFlags are the ones hainit will run with. */
+export function train(nodeBinary, js, cache, nodeFlags = []) {
   rmSync(cache, { force: true });
   try {
-    execFileSync(nodeBinary, [path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, root, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: 30_000 });
+    execFileSync(nodeBinary, [...nodeFlags, path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, root, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: 30_000 });
   } catch (e) {
     console.warn(`bundle: no code cache for ${nodeBinary} (the training run failed: ${e.message.split('\n')[0]}); hainit works, only starts slower`);
   }
