@@ -302,6 +302,11 @@ static napi_value js_sig_dropped(napi_env env, napi_callback_info info) {
   napi_create_double(env, (double)sig_dropped_records(), &v);
   return v;
 }
+static napi_value js_sig_written(napi_env env, napi_callback_info info) {
+  napi_value v;
+  napi_create_double(env, (double)sig_written_records(), &v);
+  return v;
+}
 static napi_value js_kill(napi_env env, napi_callback_info info) {
   int32_t pid, sig;
   if (!js_two_ints(env, info, &pid, &sig)) return NULL;
@@ -382,6 +387,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"signalsRewrite", NULL, js_sig_rewrite, NULL, NULL, NULL, napi_default, NULL},
     {"signalsMode", NULL, js_sig_mode, NULL, NULL, NULL, napi_default, NULL},
     {"signalsDropped", NULL, js_sig_dropped, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsWritten", NULL, js_sig_written, NULL, NULL, NULL, napi_default, NULL},
     {"kill", NULL, js_kill, NULL, NULL, NULL, napi_default, NULL},
     {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
     {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},

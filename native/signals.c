@@ -13,6 +13,7 @@ static atomic_int target_pid;
 static atomic_int rewrite_to[HAINIT_MAXSIG];
 static atomic_int mode_of[HAINIT_MAXSIG];
 static atomic_llong dropped;
+static atomic_llong written;
 static int notify_wr = -1;
 static pid_t self_pid;
 static struct sigaction previous[HAINIT_MAXSIG];
@@ -63,7 +64,10 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
       if (!r.err) r.flags |= HAINIT_REC_FORWARDED;
     }
   }
-  if (notify_wr >= 0 && write(notify_wr, &r, sizeof r) != (ssize_t)sizeof r) atomic_fetch_add(&dropped, 1);
+  if (notify_wr >= 0) {
+    if (write(notify_wr, &r, sizeof r) == (ssize_t)sizeof r) atomic_fetch_add(&written, 1);
+    else atomic_fetch_add(&dropped, 1);
+  }
   errno = saved_errno;
 }
 
@@ -131,3 +135,4 @@ void sig_set_mode(int sig, int mode) {
   if (sig > 0 && sig < HAINIT_MAXSIG) atomic_store(&mode_of[sig], mode);
 }
 int64_t sig_dropped_records(void) { return atomic_load(&dropped); }
+int64_t sig_written_records(void) { return atomic_load(&written); }

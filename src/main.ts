@@ -2,6 +2,7 @@
  * hainit's life, top to bottom: parse, configure signals and reaping, bind the probe endpoint,
  * start the child, then react (forward, reap, shut down) until the child's exit code is known.
  */
+import { writeSync } from 'node:fs';
 import { Config, Invocation } from './config/config';
 import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
@@ -28,8 +29,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const addon = native();
   const appEnv = keepNodeEnvironmentForTheApp(addon);
   const invocation = readInvocation(argv);
-  if (invocation.kind === 'help') return void process.stdout.write(helpText(VERSION));
-  if (invocation.kind === 'version') return void process.stdout.write(`hainit version ${VERSION}\n`);
+  // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
+  if (invocation.kind === 'help') return void writeAll(helpText(VERSION));
+  if (invocation.kind === 'version') return void writeAll(`hainit version ${VERSION}\n`);
   const { config } = invocation;
   const log = new Logger(config.logLevel, config.logFormat);
   for (const w of invocation.warnings) log.warn(w);
@@ -59,7 +61,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv }));
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
   const health: Health = await orExit125(log, () =>
-    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv } }),
+    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
   );
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 
@@ -72,6 +74,19 @@ async function main(argv: readonly string[]): Promise<void> {
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
   process.exit(code);
+}
+
+/** All of text on stdout, synchronously; EPIPE (`hainit --help | head`) is not an error. */
+function writeAll(text: string): void {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += writeSync(1, bytes, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      return;
+    }
+  }
 }
 
 async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {

@@ -138,8 +138,10 @@ function logLevel(src: Source): LogLevel {
     if (!LEVELS.includes(l)) throw new UsageError(`${v.what}: unknown log level "${v.text}" (use ${LEVELS.join(', ')})`);
     level = l;
   }
+  // -v/-vv only ever raise the level: `--log-level error` alone stays error
   const verbosity = src.count('verbose');
-  const fromVerbose: LogLevel = verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : 'info';
+  if (verbosity === 0) return level;
+  const fromVerbose: LogLevel = verbosity >= 2 ? 'trace' : 'debug';
   return LEVELS.indexOf(fromVerbose) > LEVELS.indexOf(level) ? fromVerbose : level;
 }
 

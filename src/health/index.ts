@@ -26,6 +26,8 @@ export interface HealthDeps {
   readonly proc?: ProcFs;
   /** whose descendants /metrics measures; default hainit itself */
   readonly rootPid?: number;
+  /** the signal router's catchUp: a probe right after `kill -TERM` already answers 503 */
+  readonly catchUp?: () => void;
 }
 
 /** How long one /proc walk serves /metrics: a scrape flood costs one walk per second, not per request. */
@@ -141,6 +143,7 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
         }),
       log,
       clock,
+      catchUp: d.catchUp,
     });
     address = await listen(server, config.healthListen, log);
     log.debug('health endpoint listening', { address: address.address, port: address.port });

@@ -34,14 +34,20 @@ export const realProcFs: ProcFs = {
  * of all of /proc.
  */
 export function descendantsOf(proc: ProcFs, root: number): number[] {
-  if (proc.read(`/proc/${root}/task/${root}/children`) === undefined) return descendantsByScan(proc, root);
+  const rootChildren = proc.read(`/proc/${root}/task/${root}/children`);
+  if (rootChildren === undefined) return descendantsByScan(proc, root);
   const out: number[] = [];
   const seen = new Set<number>([root]);
   const queue = [root];
   while (queue.length) {
     const pid = queue.shift() as number;
-    for (const tid of proc.list(`/proc/${pid}/task`) ?? []) {
-      for (const word of (proc.read(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ')) {
+    // hainit's own children all hang off its main thread: it forks there (the native spawn) and
+    // the kernel re-parents orphans to the thread group's leader. Its other threads (V8, libuv,
+    // the signal thread) fork nothing, so their lists need no reading on every exit.
+    const tids = pid === root && root === process.pid ? [String(root)] : proc.list(`/proc/${pid}/task`) ?? [];
+    for (const tid of tids) {
+      const list = pid === root && tid === String(root) ? rootChildren : proc.read(`/proc/${pid}/task/${tid}/children`);
+      for (const word of (list ?? '').split(' ')) {
         const child = Number(word);
         if (!word || !Number.isInteger(child) || seen.has(child)) continue;
         seen.add(child);

@@ -37,6 +37,8 @@ export interface ServerDeps {
   readonly clock: Now;
   /** wall time in ms, for the `time` fields of health+json */
   readonly wallNow?: () => number;
+  /** called before each answer: brings the lifecycle up to date with signals already received */
+  readonly catchUp?: () => void;
 }
 
 interface Answer {
@@ -231,6 +233,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
     },
     (req, res) => {
       if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined)) return;
+      d.catchUp?.();
       const h = requestHeaders(req.rawHeaders);
       let w: Wire;
       try {

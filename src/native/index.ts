@@ -36,6 +36,8 @@ export interface NativeAddon {
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;
   signalsDropped(): number;
+  /** signal records written to the pipe so far (never wraps in practice: a double counts to 2^53) */
+  signalsWritten(): number;
   kill(pid: number, signal: number): number;
   /** 1/0 to set, -1 to query; returns the current state or -errno */
   subreaper(on: number): number;

@@ -40,6 +40,9 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
     super();
   }
 
+  /** records handled so far (see catchUp) */
+  private consumed = 0;
+
   install(rewrites: ReadonlyMap<number, number>): void {
     const rc = this.addon.signalsInstall((records) => this.onData(records));
     if (rc < 0) throw new Error(`installing signal handlers failed: errno ${-rc}`);
@@ -71,6 +74,13 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
     if (rest.length) this.onData(rest);
   }
 
+  /** Handles every record already written: a caller about to answer from the lifecycle's state
+   * (a probe after `kill -TERM`) sees a signal the moment its handler ran, not on the next poll.
+   * One call into the addon, no system call, when nothing is pending. */
+  catchUp(): void {
+    if (this.addon.signalsWritten() > this.consumed) this.drain();
+  }
+
   dropped(): number {
     return this.addon.signalsDropped();
   }
@@ -80,6 +90,7 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
     let off = 0;
     let sawChild = false;
     for (; off + RECORD <= buf.length; off += RECORD) {
+      this.consumed++;
       const signal = buf.readInt32LE(off);
       if (signal === SIGCHLD) {
         sawChild = true;

@@ -35,6 +35,11 @@ describe('command line', () => {
 
   it('counts -vv as trace and reads --no-subreaper', () => {
     assert.equal(config(['-vv', 'x']).logLevel, 'trace');
+    // a quieter level than the default holds, from the flag or the environment; -v only raises it
+    assert.equal(config(['--log-level', 'error', 'x']).logLevel, 'error');
+    assert.equal(config(['x'], { HAINIT_LOG_LEVEL: 'warn' }).logLevel, 'warn');
+    assert.equal(config(['--log-level', 'error', '-v', 'x']).logLevel, 'debug');
+    assert.equal(config(['x']).logLevel, 'info');
     assert.equal(config(['--no-subreaper', 'x']).subreaper, false);
     assert.equal(config(['x']).subreaper, undefined);
   });
