@@ -13,7 +13,7 @@
 // lookups. Measured with callgrind on Node 24: 137 M instructions for `-- true` from lib/src,
 // 104 M from the trained bundle, against 87 M for `node -e 0`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +77,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const lib = path.join(root, 'lib');
   // Every Node that may run it must parse it: the oldest one's syntax, Node 20.
   const js = await bundle({ out: lib, minify: false, target: 'node20' });
-  // Caches for other Nodes stay: V8 checks the source and rejects one made for other code.
+  for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+\.cache$/.test(f)) rmSync(path.join(lib, f));
   for (const node of new Set(nodes)) {
     if (!existsSync(node)) {
       console.warn(`bundle: ${node} does not exist: no code cache for it`);
