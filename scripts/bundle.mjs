@@ -77,6 +77,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const lib = path.join(root, 'lib');
   // Every Node that may run it must parse it: the oldest one's syntax, Node 20.
   const js = await bundle({ out: lib, minify: false, target: 'node20' });
+  // Every old cache goes: V8 checks a cache against the source's length only, so a cache left
+  // from another bundle of the same length would be taken.
   for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+\.cache$/.test(f)) rmSync(path.join(lib, f));
   for (const node of new Set(nodes)) {
     if (!existsSync(node)) {
