@@ -76,7 +76,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const lib = path.join(root, 'lib');
   // Every Node that may run it must parse it: the oldest one's syntax, Node 20.
-  const js = await bundle({ out: lib, minify: false, target: 'node20' });
+  // Minified as in the binary: 4 M fewer instructions at start-up (callgrind, Node 24); keepNames
+  // keeps function names in stack traces, and `node lib/src/main.js` runs the readable modules.
+  const js = await bundle({ out: lib, minify: true, target: 'node20' });
   // Every old cache goes: V8 checks a cache against the source's length only, so a cache left
   // from another bundle of the same length would be taken.
   for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+\.cache$/.test(f)) rmSync(path.join(lib, f));
