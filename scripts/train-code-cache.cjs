@@ -9,10 +9,10 @@ const { Script } = require('node:vm');
 
 const [bundle, out, root] = process.argv.slice(2, 5);
 const script = new Script(readFileSync(bundle, 'utf8'), { filename: 'hainit.js' });
-const exit = process.exit;
-process.exit = (code) => {
+// hainit leaves with _exit(2) (the addon's exitNow), except through this hook when it is set.
+globalThis.__hainitTrainingExit = (code) => {
   writeFileSync(out, script.createCachedData());
-  exit(code);
+  process.exit(code);
 };
 // hainit reads its own arguments from process.argv.slice(2)
 process.argv.splice(2, 3);

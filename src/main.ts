@@ -73,7 +73,10 @@ async function main(argv: readonly string[]): Promise<void> {
   reaper.reapNow();
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
-  process.exit(code);
+  // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
+  const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
+  if (trainingExit) trainingExit(code);
+  addon.exitNow(code);
 }
 
 /** All of text on stdout, synchronously; EPIPE (`hainit --help | head`) is not an error. */

@@ -36,6 +36,8 @@ export interface NativeAddon {
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;
   signalsDropped(): number;
+  /** _exit(2): no Node teardown (hainit writes its logs synchronously: nothing is pending) */
+  exitNow(code: number): never;
   /** signal records written to the pipe so far (never wraps in practice: a double counts to 2^53) */
   signalsWritten(): number;
   kill(pid: number, signal: number): number;
