@@ -37,7 +37,7 @@ export function hardenedServerScript(port: number): string {
     "const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 2, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Vary: 'Accept' };",
     "const s = http.createServer({ headersTimeout: 2000, requestTimeout: 5000, connectionsCheckingInterval: 500, keepAliveTimeout: 5000, maxHeaderSize: 8192, requireHostHeader: false },",
     "  (q, r) => { r.writeHead(200, headers); r.end(q.method === 'HEAD' ? undefined : body); });",
-    's.maxConnections = 256; s.maxRequestsPerSocket = 1000; s.maxHeadersCount = 50; s.setTimeout(10000, (sock) => sock.destroy());',
+    's.maxConnections = 256; s.maxHeadersCount = 50;',
     `s.listen(${port}, '127.0.0.1');`,
   ].join('\n');
 }

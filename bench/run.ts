@@ -231,7 +231,7 @@ async function main(): Promise<void> {
     say('hainit runs as PID 1 (`unshare --pid --fork --mount-proc hainit --health-listen 127.0.0.1:PORT -- sleep 1000`); the bare server, also');
     say('PID 1 of its own namespace, is Node\'s `http.createServer` with default options sending the same status, headers and body. `close`');
     say('adds `-H \'Connection: close\'`: one TCP connection per request, as the kubelet probes. Latency: wrk\'s per-request percentiles');
-    say('(median over passes). hainit keeps its hardening on (maxRequestsPerSocket 1000, timeouts, 256 connections max); the (diag) row');
+    say('(median over passes). hainit keeps its hardening on (header and request timeouts, 256 connections max, the pipelining guard); the (diag) row');
     say('is the bare server with the same limits (src/health/server.ts SERVER_LIMITS), to split hardening from routing and rendering.');
     say();
     for (const r of res) {
