@@ -2,12 +2,11 @@
  * hainit's life, top to bottom: parse, configure signals and reaping, bind the probe endpoint,
  * start the child, then react (forward, reap, shut down) until the child's exit code is known.
  */
-import { writeSync } from 'node:fs';
 import { Config, Invocation } from './config/config';
 import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
-import { Logger } from './log/logger';
+import { Logger, writeAll } from './log/logger';
 import { NativeAddon, native } from './native';
 import { keepNodeEnvironmentForTheApp } from './native/node-env';
 import { Reaper } from './reaper/reaper';
@@ -30,8 +29,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const appEnv = keepNodeEnvironmentForTheApp(addon);
   const invocation = readInvocation(argv);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
-  if (invocation.kind === 'help') return void writeAll(helpText(VERSION));
-  if (invocation.kind === 'version') return void writeAll(`hainit version ${VERSION}\n`);
+  if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
+  if (invocation.kind === 'version') return void writeAll(1, `hainit version ${VERSION}\n`);
   const { config } = invocation;
   const log = new Logger(config.logLevel, config.logFormat);
   for (const w of invocation.warnings) log.warn(w);
@@ -77,19 +76,6 @@ async function main(argv: readonly string[]): Promise<void> {
   const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
   if (trainingExit) trainingExit(code);
   addon.exitNow(code);
-}
-
-/** All of text on stdout, synchronously; EPIPE (`hainit --help | head`) is not an error. */
-function writeAll(text: string): void {
-  const bytes = Buffer.from(text);
-  for (let off = 0; off < bytes.length; ) {
-    try {
-      off += writeSync(1, bytes, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      return;
-    }
-  }
 }
 
 async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {

@@ -35,7 +35,8 @@ export class Logger {
   }
 }
 
-function writeAll(fd: number, text: string): void {
+/** All of text on fd, synchronously; gives up quietly when nobody reads (EPIPE, EBADF). */
+export function writeAll(fd: number, text: string): void {
   const buf = Buffer.from(text);
   let off = 0;
   for (let tries = 0; off < buf.length && tries < 1000; tries++) {
