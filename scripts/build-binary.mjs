@@ -16,7 +16,7 @@
 // No snapshot (the native addon cannot live in one). The code caches make two builds differ
 // byte for byte; everything else is deterministic.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, renameSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -86,9 +86,8 @@ copyFileSync(nodeBinary, staging);
 chmodSync(staging, 0o755);
 run('strip', ['--strip-all', staging]);
 run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
-copyFileSync(staging, target);
-chmodSync(target, 0o755);
-rmSync(staging);
+// A rename, not a copy over the target: a dist/hainit still running would make that ETXTBSY.
+renameSync(staging, target);
 
 const sha = createHash('sha256').update(readFileSync(target)).digest('hex');
 const mb = (f) => { const n = statSync(f).size; return n >= 1048576 ? (n / 1048576).toFixed(1) + ' MiB' : (n / 1024).toFixed(0) + ' KiB'; };
