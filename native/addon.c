@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -348,8 +349,6 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 1, mk_i32(env, fds[1]));
   return arr;
 }
-/* exec(path, argv[], env[], keepFds[]) -> -errno (does not return on success). Node marked every
- * descriptor close-on-exec, so 0-2 and the inherited ones are cleared first, as for a child. */
 /* exitNow(code): _exit(2). hainit's logs are written synchronously and it has nothing to flush;
  * skipping Node's teardown (joining V8's threads, freeing the heap) saves start-to-exit time. */
 static napi_value js_exit_now(napi_env env, napi_callback_info info) {
@@ -360,6 +359,10 @@ static napi_value js_exit_now(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* exec(path, argv[], env[], keepFds[]) -> -errno (does not return on success). Node marked every
+ * descriptor close-on-exec, so 0-2 and the inherited ones are cleared first, as for a child.
+ * The signal state hainit was started with is put back too, for the new image's entry stub to
+ * find; all of it is undone if the exec fails. */
 static napi_value js_exec(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value a[4];
@@ -376,8 +379,22 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
     napi_get_element(env, a[3], i, &el);
     (void)fcntl(get_i32(env, el), F_SETFD, 0);
   }
+  uint64_t b, ig, mask;
+  struct ksigaction saved[HAINIT_MAXSIG];
+  int restore = startstate_get(&b, &ig);
+  if (restore) {
+    uint64_t all = ~(uint64_t)0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof mask);
+    for (int s = 1; s < HAINIT_MAXSIG; s++) syscall(SYS_rt_sigaction, s, NULL, &saved[s], sizeof mask);
+    startstate_apply();
+  }
   execve(path, argv, envp);
   int err = errno;
+  if (restore) {
+    for (int s = 1; s < HAINIT_MAXSIG; s++)
+      if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, &saved[s], NULL, sizeof mask);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
+  }
   for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   free(path);
   free_strv(argv);
@@ -386,7 +403,32 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
 }
 
 
+/* startSignalState() -> {blocked: [signals], ignored: [signals]} as dist/hainit was started
+ * with, or null when no entry stub left them (hainit run by a plain `node`). */
+static napi_value sig_list(napi_env env, uint64_t set) {
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  uint32_t n = 0;
+  for (int s = 1; s < HAINIT_MAXSIG; s++)
+    if ((set >> (s - 1)) & 1) napi_set_element(env, arr, n++, mk_i32(env, s));
+  return arr;
+}
+static napi_value js_start_state(napi_env env, napi_callback_info info) {
+  uint64_t blocked, ignored;
+  napi_value out;
+  if (!startstate_get(&blocked, &ignored)) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  CHECK(napi_create_object(env, &out));
+  napi_set_named_property(env, out, "blocked", sig_list(env, blocked));
+  napi_set_named_property(env, out, "ignored", sig_list(env, ignored));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  /* First, before anything installs a handler on signals 62-64. */
+  startstate_take();
   snapshot_inherited();
   napi_property_descriptor props[] = {
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_default, NULL},
@@ -405,6 +447,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"exec", NULL, js_exec, NULL, NULL, NULL, napi_default, NULL},
     {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_default, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
+    {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -30,6 +30,21 @@ void sig_set_mode(int sig, int mode);
 int64_t sig_dropped_records(void);
 int64_t sig_written_records(void); /* records in the pipe so far: JS compares with what it read */
 
+/* The kernel's sigaction: glibc's hides signals 32 and 33, and its sigset_t is 128 bytes. */
+struct ksigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+/* The signal mask and ignored set dist/hainit was started with (native/startstate.c), left by
+ * its entry stub (native/entry-stub.S) before Node reset both. Without the stub (hainit run by
+ * a plain `node`) there is none, and children get an empty mask and default actions. */
+void startstate_take(void);                        /* once, when the addon loads */
+int startstate_get(uint64_t *blocked, uint64_t *ignored); /* 1 if there was a stub */
+void startstate_apply(void);  /* in a new child: that state, or the defaults; never 32/33 */
+
 struct spawn_req {
   const char *path;
   char *const *argv;       /* NULL-terminated */

@@ -14,14 +14,6 @@ extern char **environ;
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* The kernel's sigaction, so that glibc's reserved signals 32 and 33 can be reset too. */
-struct ksigaction {
-  void (*handler)(int);
-  unsigned long flags;
-  void (*restorer)(void);
-  uint64_t mask;
-};
-
 static void block_all(uint64_t *old) {
   uint64_t all = ~(uint64_t)0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
@@ -45,15 +37,8 @@ pid_t spawn_child(const struct spawn_req *req, int *err) {
     (void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     for (int i = 0; i < 3; i++) (void)fcntl(i, F_SETFD, 0);
     for (int i = 0; i < req->nkeep; i++) (void)fcntl(req->keep[i], F_SETFD, 0);
-    struct ksigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.handler = SIG_DFL;
-    for (int s = 1; s < HAINIT_MAXSIG; s++) {
-      if (s == SIGKILL || s == SIGSTOP) continue;
-      (void)syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
-    }
-    uint64_t empty = 0;
-    set_mask(&empty);
+    /* Every action Node or hainit set, reset; the mask and ignored set hainit was started with. */
+    startstate_apply();
     char *const *envp = req->envp ? req->envp : environ;
     execve(req->path, req->argv, envp);
     if (errno == ENOEXEC && req->sh_argv) execve("/bin/sh", req->sh_argv, envp);

@@ -13,6 +13,9 @@
 //      code cache and build/Release/hainit.node as assets.
 //   4. A copy of that binary is stripped (before injection: strip would drop the blob's note)
 //      and postject injects the blob, flipping the sentinel fuse.
+//   5. native/entry-stub.S, assembled with cc and cut out with objcopy, becomes the entry point
+//      (scripts/patch-entry.mjs): it keeps the signal mask and ignored set hainit was started
+//      with from Node's reset, for the children (SPEC §1).
 // No snapshot (the native addon cannot live in one). The code caches make two builds differ
 // byte for byte; everything else is deterministic.
 import { execFileSync } from 'node:child_process';
@@ -22,6 +25,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle, train } from './bundle.mjs';
+import { patchEntry } from './patch-entry.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -86,6 +90,19 @@ copyFileSync(nodeBinary, staging);
 chmodSync(staging, 0o755);
 run('strip', ['--strip-all', staging]);
 run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
+
+// 5. The entry stub, after postject: it rewrites the program headers.
+const stubObject = path.join(work, 'entry-stub.o');
+const stubCode = path.join(work, 'entry-stub.bin');
+run('cc', ['-c', '-o', stubObject, path.join(root, 'native', 'entry-stub.S')]);
+run('objcopy', ['-O', 'binary', '-j', '.text', stubObject, stubCode]);
+try {
+  const at = patchEntry(staging, readFileSync(stubCode));
+  console.log(`build-binary: entry stub at 0x${at.stub.toString(16)}, then Node's entry 0x${at.entry.toString(16)}`);
+} catch (e) {
+  console.error(`build-binary: ${e.message}`);
+  process.exit(1);
+}
 // A rename, not a copy over the target: a dist/hainit still running would make that ETXTBSY.
 renameSync(staging, target);
 

@@ -38,6 +38,7 @@ async function main(argv: readonly string[]): Promise<void> {
   // Set by the single binary's loader (scripts/sea-main.cjs): a rejected cache only costs time.
   const codeCache = (globalThis as { __hainitCodeCache?: string }).__hainitCodeCache;
   if (codeCache !== undefined) log.debug(`start-up code cache ${codeCache}`);
+  if (log.enabled('debug')) logStartSignalState(log, addon);
 
   const router = new SignalRouter(addon);
   router.install(config.rewrites);
@@ -137,3 +138,11 @@ function keepSupervisingOnBugs(log: Logger): void {
 }
 
 void main(process.argv.slice(2));
+
+/** What children get of the signal state hainit was started with (SPEC §1). */
+function logStartSignalState(log: Logger, addon: NativeAddon): void {
+  const state = addon.startSignalState();
+  const list = (signals: number[]) => signals.map(signalName).join(' ') || 'none';
+  if (state) log.debug(`started with signals blocked: ${list(state.blocked)}; ignored: ${list(state.ignored)}; children get the same`);
+  else log.debug('the signal state hainit was started with is unknown (no entry stub: run by node); children get an empty mask and default actions');
+}

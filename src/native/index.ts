@@ -49,6 +49,9 @@ export interface NativeAddon {
   exec(path: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]): number;
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
+  /** The signal mask and ignored set dist/hainit was started with, which its children get too;
+   * null without the binary's entry stub (native/entry-stub.S), when children get none. */
+  startSignalState(): { blocked: number[]; ignored: number[] } | null;
 }
 
 export const SignalMode = { drop: 0, forward: 1, notify: 2 } as const;
