@@ -426,6 +426,9 @@ static napi_value js_start_state(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* signalsSkipped() -> [signals] whose handlers sig_install could not install */
+static napi_value js_sig_skipped(napi_env env, napi_callback_info info) { return sig_list(env, sig_skipped()); }
+
 static napi_value init(napi_env env, napi_value exports) {
   /* First, before anything installs a handler on signals 62-64. */
   startstate_take();
@@ -447,6 +450,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"exec", NULL, js_exec, NULL, NULL, NULL, napi_default, NULL},
     {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_default, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
+    {"signalsSkipped", NULL, js_sig_skipped, NULL, NULL, NULL, napi_default, NULL},
     {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);

@@ -28,6 +28,7 @@ void sig_set_target(int target); /* >0 pid, <0 process group, 0 none */
 void sig_set_rewrite(int from, int to);
 void sig_set_mode(int sig, int mode);
 int64_t sig_dropped_records(void);
+uint64_t sig_skipped(void);      /* signals the system would not let hainit catch, bit N-1 for N */
 int64_t sig_written_records(void); /* records in the pipe so far: JS compares with what it read */
 
 /* The kernel's sigaction: glibc's hides signals 32 and 33, and its sigset_t is 128 bytes. */

@@ -99,6 +99,8 @@ static void route_to_signal_thread(void) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+static uint64_t skipped; /* signals whose handler could not be installed (EINVAL) */
+
 int sig_install(void) {
   if (notify_wr >= 0) return -EALREADY;
   int fds[2];
@@ -121,7 +123,11 @@ int sig_install(void) {
   sigfillset(&sa.sa_mask);
   for (int s = 1; s < HAINIT_MAXSIG; s++) {
     if (s == SIGKILL || s == SIGSTOP || (s > 31 && s < SIGRTMIN)) continue; /* 32, 33: glibc's own */
-    if (sigaction(s, &sa, &previous[s]) < 0) return -errno;
+    if (sigaction(s, &sa, &previous[s]) == 0) continue;
+    /* A signal the system keeps for itself (valgrind takes one real-time signal) is passed
+     * over; hainit says which (sig_skipped). */
+    if (errno != EINVAL) return -errno;
+    skipped |= 1ULL << (s - 1);
   }
   route_to_signal_thread();
   return fds[0];
@@ -135,4 +141,5 @@ void sig_set_mode(int sig, int mode) {
   if (sig > 0 && sig < HAINIT_MAXSIG) atomic_store(&mode_of[sig], mode);
 }
 int64_t sig_dropped_records(void) { return atomic_load(&dropped); }
+uint64_t sig_skipped(void) { return skipped; }
 int64_t sig_written_records(void) { return atomic_load(&written); }

@@ -42,6 +42,8 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const router = new SignalRouter(addon);
   router.install(config.rewrites);
+  const skipped = addon.signalsSkipped();
+  if (skipped.length > 0) log.warn(`the system does not let hainit catch ${skipped.map(signalName).join(' ')}: not forwarded`);
   configureReaping(addon, config, log);
   if (config.pdeathSignal !== undefined) {
     const rc = addon.pdeathSignal(config.pdeathSignal);

@@ -36,6 +36,8 @@ export interface NativeAddon {
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;
   signalsDropped(): number;
+  /** signals the system would not let hainit catch (EINVAL: valgrind keeps one for itself) */
+  signalsSkipped(): number[];
   /** _exit(2): no Node teardown (hainit writes its logs synchronously: nothing is pending) */
   exitNow(code: number): never;
   /** signal records written to the pipe so far (never wraps in practice: a double counts to 2^53) */
@@ -66,9 +68,9 @@ export function native(): NativeAddon {
 
 /** npm install: node-gyp built the addon beside the compiled sources. */
 function loadFromPackage(): NativeAddon {
-  // lib/src/native/index.js -> build/Release/hainit.node
-  const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'hainit.node');
-  return require(file) as NativeAddon;
+  // lib/src/native/index.js -> build/Release/hainit.node. process.dlopen, not require: the
+  // module loader's resolution (realpath, package scope, module paths) showed up in start-up.
+  return dlopen(`${__dirname}/../../../build/Release/hainit.node`);
 }
 
 /** The name of the addon, as an SEA asset (scripts/build-binary.mjs) and beside the binary. */

@@ -1,5 +1,4 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import * as path from 'node:path';
 import { NativeAddon } from '../native';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from './exit-codes';
 
@@ -31,9 +30,10 @@ export function resolveCommand(name: string, searchPath: string | undefined): { 
   if (name.includes('/')) return { path: name };
   let denied = false;
   for (const dir of (searchPath ?? DEFAULT_PATH).split(':')) {
-    const candidate = path.join(dir || '.', name);
+    // No path.join and no thrown ENOENT per directory: on a long PATH both showed up in start-up.
+    const candidate = dir === '' ? `./${name}` : dir.endsWith('/') ? dir + name : `${dir}/${name}`;
     try {
-      if (!statSync(candidate).isFile()) continue;
+      if (!statSync(candidate, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(candidate, constants.X_OK);
       return { path: candidate };
     } catch (e) {
