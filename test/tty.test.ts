@@ -214,6 +214,33 @@ describe('on a terminal', function () {
       assert.equal(r.code, 0, r.output);
       assert.match(r.output, /\npiped\r/, 'the pipeline ran to its end');
     });
+
+    it('started in the background (&): the shell keeps the terminal; the child stops at its first read, and fg gives it the terminal', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('cat').replace(/\n$/, ' &\n')],
+        ['expect', 'child stopped by SIGTTIN'],
+        // bash still reads the terminal
+        ['send', 'echo "al""ive"\n'],
+        ['expect', 'alive'],
+        ['send', 'jobs -l\n'],
+        ['expect', 'Stopped \\(tty input\\)'],
+        ['expect', PROMPT],
+        ['send', 'fg\n'],
+        ['expect', 'terminal handed back to the child'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', 'four\n'],
+        ['expect', 'four\\r\\nfour'],
+        ['send', '\x04'],
+        ['expect', PROMPT],
+        ['send', 'echo "rc=$?"\n'],
+        ['expect', 'rc=0'],
+        ['expect', PROMPT],
+        ['send', 'exit 0\n'],
+      ], { env: shellEnv, timeoutMs: 20_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+    });
   });
 
   it('input typed at the terminal reaches the child (tac reverses it)', async () => {

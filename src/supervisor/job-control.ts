@@ -79,6 +79,12 @@ export class JobControl {
     if (this.handTerminalTo(childPid)) this.d.log.debug('continued in the foreground: terminal handed back to the child');
   }
 
+  /** Whether hainit's process group holds the foreground of the terminal on fd 0 (false without
+   * a terminal): a hainit started in the background must leave the terminal to the shell. */
+  holdsTerminal(): boolean {
+    return this.d.addon.terminalForeground(0) === 1;
+  }
+
   /** The child leads its own process group (spawned with one). */
   private handTerminalTo(childPid: number): boolean {
     const rc = this.d.addon.terminalForeground(childPid);

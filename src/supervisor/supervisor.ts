@@ -83,6 +83,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly hookPids = new Set<number>();
   private readonly waitTargets: readonly WaitTarget[];
   private readonly jobs: JobControl;
+  /** decided at the first start */
+  private childGetsTerminal: boolean | undefined;
 
   constructor(private readonly d: SupervisorDeps) {
     super();
@@ -230,8 +232,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { config, addon, router, reaper, log } = this.d;
     const result = spawnProcess(addon, config.command, this.d.env, {
       keepFds: addon.inheritedFds(),
-      // The native spawn hands over the terminal only when stdin is one.
-      foreground: true,
+      // Only when hainit's group holds the terminal (the native spawn checks only that stdin is
+      // one): `hainit -- app &` at a shell must leave the terminal to the shell. A restarted
+      // child gets what the first one got: by then the dead child's group holds the terminal.
+      foreground: (this.childGetsTerminal ??= this.jobs.holdsTerminal()),
       newProcessGroup: true,
     });
     if (!result.ok) {
