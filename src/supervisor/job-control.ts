@@ -11,6 +11,8 @@ const SIGTTOU = 22;
  * someone pausing that one process, not the user's job: hainit goes on.
  */
 const TERMINAL_STOPS: readonly number[] = [SIGTSTP, SIGTTIN, SIGTTOU];
+/** How long, at most, the record of the SIGCONT that continued hainit is waited for. */
+const RESUME_RECORD_WAIT_MS = 1000;
 /** fd 0 is not hainit's controlling terminal: there is nothing to hand over */
 const ENOTTY = 25;
 
@@ -34,6 +36,9 @@ export interface JobControlDeps {
  * continues the child.
  */
 export class JobControl {
+  /** set while SIGCONT is held back from the signal handler (see childMayHaveStopped) */
+  private holding: { timer: NodeJS.Timeout | undefined } | undefined;
+
   constructor(private readonly d: JobControlDeps) {}
 
   /** After SIGCHLD, while `childPid` has not been reaped: if it stopped, follow it. Returns once
@@ -58,24 +63,29 @@ export class JobControl {
     }
     log.debug(`child stopped by ${name}: hainit stops itself so that its shell sees the job stop`, { pid: childPid });
     // A child continued before it holds the terminal again would stop at once on its next read
-    // (SIGTTIN): the SIGCONT that continues hainit is passed on only after the hand-over.
-    this.d.holdContinue(true);
-    try {
-      const rc = addon.stopSelf(sig);
-      if (rc < 0) log.warn(`cannot stop hainit itself with ${name}: continuing the child`, { errno: -rc });
-      const handed = this.handTerminalTo(childPid);
-      log.debug(handed ? 'continued in the foreground: terminal handed back to the child' : 'continued in the background');
-      this.d.continueChild();
-    } finally {
-      this.d.holdContinue(false);
-    }
+    // (SIGTTIN): the SIGCONT that continues hainit is passed on here, after the hand-over, not
+    // by the signal handler.
+    this.hold();
+    const rc = addon.stopSelf(sig);
+    if (rc < 0) log.warn(`cannot stop hainit itself with ${name}: continuing the child`, { errno: -rc });
+    const handed = this.handTerminalTo(childPid);
+    log.debug(handed ? 'continued in the foreground: terminal handed back to the child' : 'continued in the background');
+    this.d.continueChild();
+    // That SIGCONT is handled on the signal thread, which may run only after this one: it stays
+    // held until its record arrives (continued), else a late forward could continue a child that
+    // a quick second Ctrl-Z has stopped again. There is none when the kernel discarded the stop.
+    this.releaseHold(RESUME_RECORD_WAIT_MS);
   }
 
-  /** hainit received a SIGCONT it did not wait for in childMayHaveStopped (it was stopped by
-   * SIGSTOP, or a shell continues a running job on `fg`): the terminal goes back to the child if
-   * hainit's process group has just been given it. */
+  /** hainit received SIGCONT. The one that continued it from childMayHaveStopped was passed on
+   * there. Any other (hainit was stopped by SIGSTOP, or a shell continues a running job on
+   * `fg`): the terminal goes back to the child if hainit's process group has just been given it. */
   continued(childPid: number): void {
     if (!this.d.enabled) return;
+    if (this.holding) {
+      this.releaseHold(0);
+      return;
+    }
     if (this.handTerminalTo(childPid)) this.d.log.debug('continued in the foreground: terminal handed back to the child');
   }
 
@@ -83,6 +93,27 @@ export class JobControl {
    * a terminal): a hainit started in the background must leave the terminal to the shell. */
   holdsTerminal(): boolean {
     return this.d.addon.terminalForeground(0) === 1;
+  }
+
+  private hold(): void {
+    if (this.holding) clearTimeout(this.holding.timer);
+    this.holding = { timer: undefined };
+    this.d.holdContinue(true);
+  }
+
+  /** ms = 0: now; else once the record of the SIGCONT is read, or after ms at the latest. */
+  private releaseHold(ms: number): void {
+    const h = this.holding;
+    if (!h) return;
+    if (h.timer) clearTimeout(h.timer);
+    h.timer = undefined;
+    const release = () => {
+      if (this.holding !== h) return;
+      this.holding = undefined;
+      this.d.holdContinue(false);
+    };
+    if (ms === 0) release();
+    else (h.timer = setTimeout(release, ms)).unref();
   }
 
   /** The child leads its own process group (spawned with one). */
