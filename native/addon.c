@@ -313,6 +313,24 @@ static napi_value js_kill(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &pid, &sig)) return NULL;
   return mk_i32(env, kill(pid, sig) == 0 ? 0 : -errno);
 }
+/* childStopped(pid) -> stop signal since the last call, 0, or -errno; never reaps */
+static napi_value js_child_stopped(napi_env env, napi_callback_info info) {
+  int32_t pid, unused;
+  if (!js_two_ints(env, info, &pid, &unused)) return NULL;
+  return mk_i32(env, child_stopped(pid));
+}
+/* stopSelf(signal) -> 0 once continued, or -errno */
+static napi_value js_stop_self(napi_env env, napi_callback_info info) {
+  int32_t sig, unused;
+  if (!js_two_ints(env, info, &sig, &unused)) return NULL;
+  return mk_i32(env, sig_stop_self(sig));
+}
+/* terminalForeground(pgid) -> 1/0 or -errno (tty_foreground) */
+static napi_value js_tty_foreground(napi_env env, napi_callback_info info) {
+  int32_t pgid, unused;
+  if (!js_two_ints(env, info, &pgid, &unused)) return NULL;
+  return mk_i32(env, tty_foreground(pgid));
+}
 static napi_value js_subreaper(napi_env env, napi_callback_info info) {
   int32_t on, unused;
   if (!js_two_ints(env, info, &on, &unused)) return NULL;
@@ -444,6 +462,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"signalsDropped", NULL, js_sig_dropped, NULL, NULL, NULL, napi_default, NULL},
     {"signalsWritten", NULL, js_sig_written, NULL, NULL, NULL, napi_default, NULL},
     {"kill", NULL, js_kill, NULL, NULL, NULL, napi_default, NULL},
+    {"childStopped", NULL, js_child_stopped, NULL, NULL, NULL, napi_default, NULL},
+    {"stopSelf", NULL, js_stop_self, NULL, NULL, NULL, napi_default, NULL},
+    {"terminalForeground", NULL, js_tty_foreground, NULL, NULL, NULL, napi_default, NULL},
     {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
     {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},
     {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},

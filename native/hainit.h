@@ -67,4 +67,9 @@ struct reaped {
 };
 int reap_some(struct reaped *out, int max, int want_details);
 
+/* Job control when hainit is not PID 1 (see signals.c, reap.c). */
+int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -errno */
+int sig_stop_self(int sig);      /* SIGTSTP/SIGTTIN/SIGTTOU: returns once continued; 0 or -errno */
+int tty_foreground(pid_t pgid);  /* 0: does hainit's group hold fd 0's terminal? >0: hand it over */
+
 #endif

@@ -68,3 +68,16 @@ int reap_some(struct reaped *out, int max, int want_details) {
   }
   return n;
 }
+
+/* Job control: the signal that stopped child `pid` since the last call, 0 when it has not
+ * stopped (running, continued, or exited: an exit is left, unreaped, for reap_some), or -errno.
+ * WSTOPPED without WEXITED, and without WNOWAIT so that each stop is reported once. */
+int child_stopped(pid_t pid) {
+  siginfo_t si;
+  for (;;) {
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG) == 0) break;
+    if (errno != EINTR) return -errno;
+  }
+  return si.si_pid == pid && si.si_code == CLD_STOPPED ? si.si_status : 0;
+}

@@ -143,3 +143,54 @@ void sig_set_mode(int sig, int mode) {
 int64_t sig_dropped_records(void) { return atomic_load(&dropped); }
 uint64_t sig_skipped(void) { return skipped; }
 int64_t sig_written_records(void) { return atomic_load(&written); }
+
+/* Job control when hainit is not PID 1: a shell's job is hainit, not its child, so when the child
+ * stops at the terminal hainit stops too, and the shell sees its job stop.
+ *
+ * The signal is sent to this thread only, with the default action put in place while it is
+ * blocked here; unblocking it then stops the whole process on the way out of sigprocmask, before
+ * any handler of ours could see it, and this returns once something sent SIGCONT. The kernel
+ * discards SIGTSTP/SIGTTIN/SIGTTOU in an orphaned process group (nobody there could continue it):
+ * then this returns at once. */
+int sig_stop_self(int sig) {
+  if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) return -EINVAL;
+  sigset_t one, mask;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  int rc = pthread_sigmask(SIG_BLOCK, &one, &mask);
+  if (rc != 0) return -rc;
+  struct sigaction dfl, handler;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  if (sigaction(sig, &dfl, &handler) < 0) {
+    rc = errno;
+  } else {
+    rc = pthread_kill(pthread_self(), sig);
+    if (rc == 0) pthread_sigmask(SIG_UNBLOCK, &one, NULL); /* stopped in here until SIGCONT */
+    pthread_sigmask(SIG_BLOCK, &one, NULL);
+    sigaction(sig, &handler, NULL);
+  }
+  pthread_sigmask(SIG_SETMASK, &mask, NULL);
+  return -rc;
+}
+
+/* pgid 0: 1 when hainit's process group is the foreground group of the terminal on fd 0, else 0.
+ * pgid > 0: only then, make pgid the foreground group (1); else leave the terminal alone (0),
+ * since a hainit running in the background must never take it from the shell. -errno otherwise
+ * (ENOTTY: fd 0 is not hainit's controlling terminal). */
+int tty_foreground(pid_t pgid) {
+  pid_t fg = tcgetpgrp(STDIN_FILENO);
+  if (fg < 0) return -errno;
+  if (fg != getpgrp()) return 0;
+  if (pgid <= 0) return 1;
+  /* SIGTTOU blocked (the main thread blocks it already): had the shell taken the terminal back
+   * since the check, tcsetpgrp would otherwise send SIGTTOU to hainit's group, whose handler
+   * catches it, and restart, over and over. */
+  sigset_t ttou, mask;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &mask);
+  int rc = tcsetpgrp(STDIN_FILENO, pgid) == 0 ? 1 : -errno;
+  pthread_sigmask(SIG_SETMASK, &mask, NULL);
+  return rc;
+}

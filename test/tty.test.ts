@@ -4,7 +4,7 @@
  * Ctrl-C -> 130) and dumb-init's "bash -m has job control".
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, ptyHainit, PYTHON } from './helpers/pid1';
+import { cleanEnv, fixture, hainitCommand, ptyHainit, ptyRun, PYTHON } from './helpers/pid1';
 
 const PROMPT = 'P> $';
 // hainit's early warnings about an interactive bash (it ignores SIGTERM, it runs sleep without
@@ -91,6 +91,158 @@ describe('on a terminal', function () {
     ], { env: bashEnv });
     assert.equal(r.failed, null, r.output);
     assert.equal(r.code, 3, r.output);
+  });
+
+  describe('started from an interactive shell (not PID 1): the job stops with the child, as with dumb-init', () => {
+    // bash is the session leader on the terminal, with job control; hainit is one of its jobs.
+    const SHELL = ['bash', '--norc', '--noprofile', '-i'];
+    const shellEnv = cleanEnv({ PS1: 'P> ', TERM: 'dumb' });
+    // the command line typed at bash (no word here has a quote in it)
+    const hainit = (...command: string[]): string => `${hainitCommand(['-v', '--', ...command], false).map((w) => `'${w}'`).join(' ')}\n`;
+    // /proc/PID/stat field 3 of the job's leader (hainit) and of its child: T when stopped.
+    // bash learns of a stop from SIGCHLD, a moment after hainit logged that it stops itself; -l
+    // says how the job stopped (plain `jobs` says "Stopped" whatever the signal).
+    const JOBS_ONCE_STOPPED = 'until [[ $(jobs -l) == *Stopped* ]]; do sleep 0.1; done; jobs -l\n';
+    const STATES = 'p=$(jobs -p); set -- $(cat /proc/$p/task/*/children); echo "states $(cut -d" " -f3 /proc/$p/stat) $(cut -d" " -f3 /proc/$1/stat)"\n';
+
+    it('Ctrl-Z: hainit and its child stop, the shell reports the job stopped; fg and bg continue it; Ctrl-C then gives 130', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('sleep', '100')],
+        ['expect', 'child started'],
+        ['sleep', 0.3],
+        ['send', '\x1a'],
+        ['expect', '\\[1\\]\\+\\s+Stopped\\s'],
+        ['expect', PROMPT],
+        ['send', STATES],
+        ['expect', 'states T T'],
+        ['expect', PROMPT],
+        // fg: bash continues hainit's group and gives it the terminal; hainit passes both on.
+        ['send', 'fg\n'],
+        ['expect', 'terminal handed back to the child'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', '\x1a'],
+        ['expect', '\\[1\\]\\+\\s+Stopped\\s'],
+        ['expect', PROMPT],
+        // bg: both run again, the terminal stays with bash.
+        ['send', 'bg\n'],
+        ['expect', '\\[1\\]\\+ .*sleep.* &'],
+        // hainit's log lines come after bash's prompt
+        ['expect', 'continued in the background'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', STATES],
+        ['expect', 'states [SR] [SR]'],
+        ['expect', PROMPT],
+        // fg of a running job: bash gives hainit's group the terminal but sends no SIGCONT, so the
+        // terminal stays with hainit; Ctrl-C reaches hainit, which passes it on as it ends.
+        ['send', 'fg\n'],
+        ['sleep', 0.5],
+        ['send', '\x03'],
+        ['expect', PROMPT],
+        ['send', 'echo "rc=$? jobs=$(jobs | wc -l)"\n'],
+        ['expect', 'rc=130 jobs=0'],
+        ['expect', PROMPT],
+        ['send', 'exit 0\n'],
+      ], { env: shellEnv, timeoutMs: 20_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+      assert.match(r.output, /child stopped by SIGTSTP/, r.output);
+      assert.doesNotMatch(r.output, /child exited|internal error/, r.output);
+    });
+
+    it('a child reading the terminal from the background stops on SIGTTIN, and so does hainit; fg lets it read', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('cat')],
+        ['expect', 'child started'],
+        ['sleep', 0.3],
+        // the terminal echoes the line, then cat prints it: cat can read the terminal (hainit's
+        // log lines may come between)
+        ['send', 'one\n'],
+        ['expect', 'one[\\s\\S]*one'],
+        ['send', '\x1a'],
+        ['expect', '\\[1\\]\\+\\s+Stopped\\s'],
+        ['expect', PROMPT],
+        ['send', 'bg\n'],
+        // hainit's log lines come after bash's prompt
+        ['expect', 'child stopped by SIGTTIN'],
+        ['send', JOBS_ONCE_STOPPED],
+        ['expect', 'Stopped \\(tty input\\)'],
+        ['expect', PROMPT],
+        ['send', 'fg\n'],
+        ['expect', 'terminal handed back to the child'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', 'two\n'],
+        ['expect', 'two[\\s\\S]*two'],
+        ['send', '\x04'],
+        ['expect', PROMPT],
+        ['send', 'echo "rc=$?"\n'],
+        ['expect', 'rc=0'],
+        ['expect', PROMPT],
+        ['send', 'exit 0\n'],
+      ], { env: shellEnv, timeoutMs: 20_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+    });
+
+    it('a shell pipeline: Ctrl-Z stops the whole group and bg continues all of it; fg of the running job: the first read gets the terminal', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('sh', '-c', 'sleep 2 | cat; echo piped; exec cat')],
+        ['expect', 'child started'],
+        ['sleep', 0.3],
+        ['send', '\x1a'],
+        ['expect', '\\[1\\]\\+\\s+Stopped\\s'],
+        ['expect', PROMPT],
+        // bg continues sh, sleep and the first cat (SIGCONT to the group, not to sh alone)
+        ['send', 'bg\n'],
+        ['expect', 'SIGCONT passed on'],
+        // fg of the running job sends no SIGCONT: cat, still in the background, stops at its
+        // first read (SIGTTIN) while hainit's job holds the terminal, and gets the terminal.
+        // (When hainit reads the record of bg's SIGCONT only after fg, it hands it over then.)
+        ['send', 'fg\n'],
+        ['expect', 'terminal handed (back )?to the child'],
+        // the terminal's echo, then cat's copy (hainit's log may come between)
+        ['send', 'three\n'],
+        ['expect', 'three[\\s\\S]*three'],
+        ['send', '\x04'],
+        ['expect', PROMPT],
+        ['send', 'echo "rc=$? jobs=$(jobs | wc -l)"\n'],
+        ['expect', 'rc=0 jobs=0'],
+        ['expect', PROMPT],
+        ['send', 'exit 0\n'],
+      ], { env: shellEnv, timeoutMs: 20_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+      assert.match(r.output, /\npiped\r/, 'the pipeline ran to its end');
+    });
+
+    it('started in the background (&): the shell keeps the terminal; the child stops at its first read, and fg gives it the terminal', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('cat').replace(/\n$/, ' &\n')],
+        ['expect', 'child stopped by SIGTTIN'],
+        // bash still reads the terminal
+        ['send', 'echo "al""ive"\n'],
+        ['expect', 'alive'],
+        ['send', JOBS_ONCE_STOPPED],
+        ['expect', 'Stopped \\(tty input\\)'],
+        ['expect', PROMPT],
+        ['send', 'fg\n'],
+        ['expect', 'terminal handed back to the child'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', 'four\n'],
+        ['expect', 'four[\\s\\S]*four'],
+        ['send', '\x04'],
+        ['expect', PROMPT],
+        ['send', 'echo "rc=$?"\n'],
+        ['expect', 'rc=0'],
+        ['expect', PROMPT],
+        ['send', 'exit 0\n'],
+      ], { env: shellEnv, timeoutMs: 20_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+    });
   });
 
   it('input typed at the terminal reaches the child (tac reverses it)', async () => {

@@ -43,6 +43,16 @@ export interface NativeAddon {
   /** signal records written to the pipe so far (never wraps in practice: a double counts to 2^53) */
   signalsWritten(): number;
   kill(pid: number, signal: number): number;
+  /** the signal that stopped child `pid` since the last call (each stop is reported once), 0 when
+   * it has not stopped, -errno; never reaps: an exit stays for `reap` */
+  childStopped(pid: number): number;
+  /** stops hainit itself with SIGTSTP/SIGTTIN/SIGTTOU's default action; returns 0 once continued
+   * (at once when the kernel discards it: hainit's process group is orphaned), or -errno */
+  stopSelf(signal: number): number;
+  /** 0: 1 when hainit's process group holds the foreground of the terminal on fd 0, else 0;
+   * a pgid: hand the foreground to it, only when hainit's group holds it (1), else 0; -errno
+   * (ENOTTY: no terminal) */
+  terminalForeground(pgid: number): number;
   /** 1/0 to set, -1 to query; returns the current state or -errno */
   subreaper(on: number): number;
   pdeathSignal(signal: number): number;

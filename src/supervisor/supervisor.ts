@@ -15,6 +15,7 @@ import { runCommand, describeResult } from './command';
 import { splitCommandLine } from './command-line';
 import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
 import { spawnProcess } from './spawn';
+import { JobControl } from './job-control';
 import { RestartDecision, RestartPolicy } from './restart';
 import { MemoryReading, MemorySampler, MemoryStatus, MemoryWatchdog, samplerFor } from '../watch/memory';
 
@@ -43,6 +44,7 @@ export interface SupervisorEvents {
 }
 
 const SIGINT = 2;
+const SIGCONT = 18;
 /** Signals that, as received, begin the shutdown sequence (SPEC §2 "Signals"). */
 const SHUTDOWN_SIGNALS = [SIGTERM, SIGINT];
 
@@ -80,6 +82,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** hook commands running now: not leftovers of the child */
   private readonly hookPids = new Set<number>();
   private readonly waitTargets: readonly WaitTarget[];
+  private readonly jobs: JobControl;
+  /** decided at the first start */
+  private childGetsTerminal: boolean | undefined;
 
   constructor(private readonly d: SupervisorDeps) {
     super();
@@ -89,6 +94,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.waitTargets = d.config.waitFor.map((u) => parseWaitTarget(u, '--wait-for'));
     for (const w of timingWarnings(d.config)) d.log.warn(w);
     d.router.on('signal', (e) => this.onSignal(e));
+    this.jobs = new JobControl({
+      addon: d.addon,
+      log: d.log,
+      enabled: process.pid !== 1,
+      holdContinue: (hold) => d.router.setMode(SIGCONT, hold ? 'notify' : 'forward'),
+      continueChild: () => this.continueStoppedGroup(),
+    });
+    // SIGCHLD: a stop of the main child (an exit is the reaper's, and may be reaped already).
+    d.router.on('childExited', () => {
+      if (this.childPid !== undefined && !this.childStatus) this.jobs.childMayHaveStopped(this.childPid);
+    });
     for (const s of SHUTDOWN_SIGNALS) if (d.router.rewriteOf(s) !== 0) d.router.setMode(s, 'notify');
     const { config } = d;
     this.restartPolicy = new RestartPolicy({
@@ -216,8 +232,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { config, addon, router, reaper, log } = this.d;
     const result = spawnProcess(addon, config.command, this.d.env, {
       keepFds: addon.inheritedFds(),
-      // The native spawn hands over the terminal only when stdin is one.
-      foreground: true,
+      // Only when hainit's group holds the terminal (the native spawn checks only that stdin is
+      // one): `hainit -- app &` at a shell must leave the terminal to the shell. A restarted
+      // child gets what the first one got: by then the dead child's group holds the terminal.
+      foreground: (this.childGetsTerminal ??= this.jobs.holdsTerminal()),
       newProcessGroup: true,
     });
     if (!result.ok) {
@@ -296,6 +314,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (rc === 0) this.count(this.signalsForwarded, sent);
   }
 
+  /** The terminal stopped the child's whole process group (a shell's pipeline with it), so the
+   * whole group is continued, as a shell does on `fg`, with or without -g. */
+  private continueStoppedGroup(): void {
+    const { addon, log, router } = this.d;
+    const sig = router.rewriteOf(SIGCONT);
+    if (sig === 0 || this.childPid === undefined || this.childStatus) return;
+    let rc = addon.kill(-this.childPid, sig);
+    if (rc < 0) rc = addon.kill(this.childPid, sig); // the child left its group (setsid)
+    log.debug(`SIGCONT passed on as ${signalName(sig)} to process group ${this.childPid}`, { errno: rc < 0 ? -rc : undefined });
+    if (rc === 0) this.count(this.signalsForwarded, sig);
+  }
+
   private onSignal(e: SignalEvent): void {
     const { log } = this.d;
     const name = signalName(e.signal);
@@ -304,6 +334,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     this.count(this.signalsReceived, e.signal);
+    if (e.signal === SIGCONT && this.childPid !== undefined && !this.childStatus) this.jobs.continued(this.childPid);
     const sent = this.d.router.rewriteOf(e.signal);
     if (e.forwarded) {
       this.count(this.signalsForwarded, e.sent);

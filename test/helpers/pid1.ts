@@ -291,7 +291,7 @@ export function procStatus(pid: number | 'self'): Map<string, string> {
 export type PtyStep = ['expect', string] | ['send', string] | ['sleep', number];
 
 export interface PtyResult {
-  /** hainit's (or unshare's, which passes it through) exit code; null on a signal or timeout */
+  /** the command's exit code (hainit's, or unshare's, which passes it through); null on a signal or timeout */
   code: number | null;
   signal: number | null;
   /** everything the terminal showed */
@@ -304,9 +304,14 @@ export interface PtyResult {
  * Runs hainit on a new pseudo-terminal (test/fixtures/ptydrive.py: the command is the session
  * leader with the terminal as stdin/stdout/stderr) and plays `steps` against it.
  */
-export async function ptyHainit(args: readonly string[], steps: PtyStep[], opts: { asPid1?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PtyResult> {
+export function ptyHainit(args: readonly string[], steps: PtyStep[], opts: { asPid1?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PtyResult> {
+  return ptyRun(hainitCommand(args, opts.asPid1 ?? true), steps, opts);
+}
+
+/** Runs any command (an interactive shell that then starts hainit) on a new pseudo-terminal, as ptyHainit. */
+export async function ptyRun(argv: readonly string[], steps: PtyStep[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PtyResult> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const proc = spawn(PYTHON, [fixture('ptydrive.py'), JSON.stringify(steps), String(timeoutMs / 1000), ...hainitCommand(args, opts.asPid1 ?? true)], {
+  const proc = spawn(PYTHON, [fixture('ptydrive.py'), JSON.stringify(steps), String(timeoutMs / 1000), ...argv], {
     env: opts.env ?? cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
