@@ -12,6 +12,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { LineReader, NodeFlavour, ROOT, UNSHARE, childrenOf, exited, finish, median, quantile, sleep, waitFor, which } from './util';
 import { SignalResult } from './pid1';
@@ -173,7 +174,15 @@ export interface ProbeResult {
   readonly hainit?: boolean;
   readonly mode: ProbeMode;
   /** one per pass */
-  readonly runs: WrkResult[];
+  readonly runs: (WrkResult & { readonly cpuUsPerRequest: number })[];
+}
+
+/** CPU time (user + system, all threads) the server process has used so far, in microseconds. */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 14 and 15 (utime, stime), in clock ticks (USER_HZ, 100 on Linux)
+  return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
 /**
@@ -194,8 +203,10 @@ export async function measureProbe(subjects: ProbeSubject[], passes: number, sec
       for (const mode of modes) {
         for (let k = 0; k < subjects.length; k++) {
           const i = (k + pass) % subjects.length;
+          const before = cpuUs(running[i].init);
           const w = runWrk(running[i].port, mode, seconds);
-          results.find((r) => r.name === subjects[i].name && r.mode === mode)!.runs.push(w);
+          const cpuUsPerRequest = (cpuUs(running[i].init) - before) / w.requests;
+          results.find((r) => r.name === subjects[i].name && r.mode === mode)!.runs.push({ ...w, cpuUsPerRequest });
         }
       }
     }
@@ -206,11 +217,15 @@ export async function measureProbe(subjects: ProbeSubject[], passes: number, sec
 }
 
 /** Median rps ratio to ref, and min-max of the per-pass ratios (same pass, similar load). */
-export function probeRatio(results: ProbeResult[], r: ProbeResult): { ratio: number; lo: number; hi: number } | undefined {
+export function probeRatio(results: ProbeResult[], r: ProbeResult): { ratio: number; lo: number; hi: number; cpuRatio: number } | undefined {
   const ref = results.find((x) => x.name === r.ref && x.mode === r.mode);
   if (!ref) return undefined;
   const per = r.runs.map((w, k) => w.rps / ref.runs[k].rps);
-  return { ratio: median(r.runs.map((w) => w.rps)) / median(ref.runs.map((w) => w.rps)), lo: Math.min(...per), hi: Math.max(...per) };
+  const cpu = (x: ProbeResult) => median(x.runs.map((w) => w.cpuUsPerRequest));
+  return {
+    ratio: median(r.runs.map((w) => w.rps)) / median(ref.runs.map((w) => w.rps)), lo: Math.min(...per), hi: Math.max(...per),
+    cpuRatio: cpu(r) / cpu(ref),
+  };
 }
 
 // ---------------------------------------------------------------- 6. forwarding under probe load

@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     const res = await measureProbe(subjects, S.probePasses, S.probeSeconds);
     say(`## 5. Probe endpoint: GET /livez on 127.0.0.1 with wrk -t1 -c10 -d${S.probeSeconds}s (${S.probePasses} passes, server order rotating; load ${load0} -> ${loadavg()})`);
     say();
-    say(table(['server', 'mode', 'req/s median', 'req/s min-max', 'p50 us', 'p99 us', 'errors', 'req/s / ref', 'per-pass / ref'], res.map((r) => {
+    say(table(['server', 'mode', 'req/s median', 'req/s min-max', 'p50 us', 'p99 us', 'errors', 'req/s / ref', 'per-pass / ref', 'CPU us/req', 'CPU / ref'], res.map((r) => {
       const q = probeRatio(res, r);
       const rps = r.runs.map((w) => w.rps);
       return [
@@ -225,6 +225,7 @@ async function main(): Promise<void> {
         fmt(median(r.runs.map((w) => w.p50Us))), fmt(median(r.runs.map((w) => w.p99Us))),
         String(r.runs.reduce((n, w) => n + w.errors, 0)),
         q ? `${q.ratio.toFixed(2)}x` : '', q ? `${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x` : '',
+        fmt(median(r.runs.map((w) => w.cpuUsPerRequest))), q ? `${q.cpuRatio.toFixed(2)}x` : '',
       ];
     })));
     say();
@@ -233,11 +234,13 @@ async function main(): Promise<void> {
     say('adds `-H \'Connection: close\'`: one TCP connection per request, as the kubelet probes. Latency: wrk\'s per-request percentiles');
     say('(median over passes). hainit keeps its hardening on (header and request timeouts, 256 connections max, the pipelining guard); the (diag) row');
     say('is the bare server with the same limits (src/health/server.ts SERVER_LIMITS), to split hardening from routing and rendering.');
+    say('`CPU us/req`: the server process\'s CPU time (user + system, all threads, /proc/PID/stat) during the run over the requests wrk');
+    say('completed: what a request costs, less moved by other load on the machine than req/s (lower is better; `CPU / ref` above 1 costs more).');
     say();
     for (const r of res) {
       const q = probeRatio(res, r);
       if (!q || !r.hainit) continue;
-      summary.push([`probe req/s (${r.mode}), ${r.name} / ${r.ref}`, `${q.ratio.toFixed(2)}x (passes ${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x)`, `>= ${TARGET.probeRps}x`, verdict(q.ratio >= TARGET.probeRps)]);
+      summary.push([`probe req/s (${r.mode}), ${r.name} / ${r.ref}`, `${q.ratio.toFixed(2)}x (passes ${q.lo.toFixed(2)}-${q.hi.toFixed(2)}x; CPU per request ${q.cpuRatio.toFixed(2)}x)`, `>= ${TARGET.probeRps}x`, verdict(q.ratio >= TARGET.probeRps)]);
     }
   }
 

