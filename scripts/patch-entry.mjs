@@ -7,7 +7,7 @@
 // reach the old entry point.
 //
 //   node scripts/patch-entry.mjs FILE STUB.bin     (build-binary.mjs calls patchEntry)
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 
 const PT_LOAD = 1;
 const PF_X = 1;
@@ -65,12 +65,20 @@ export function patchEntry(file, stub) {
     const code = Buffer.from(stub);
     const next = vaddr + stub.length;
     code.writeInt32LE(Number(entry) - next, stub.length - 4);
-    code.copy(elf, offset);
-    const size = BigInt(seg.filesz + pad + stub.length);
-    elf.writeBigUInt64LE(size, seg.at + 32);
-    elf.writeBigUInt64LE(size, seg.at + 40);
-    elf.writeBigUInt64LE(BigInt(vaddr), 24);
-    writeFileSync(file, elf);
+    const size = Buffer.alloc(16);
+    size.writeBigUInt64LE(BigInt(seg.filesz + pad + stub.length), 0);
+    size.writeBigUInt64LE(BigInt(seg.filesz + pad + stub.length), 8);
+    const newEntry = Buffer.alloc(8);
+    newEntry.writeBigUInt64LE(BigInt(vaddr));
+    // In place, three small writes: the rest of the file is not rewritten.
+    const fd = openSync(file, 'r+');
+    try {
+      writeSync(fd, code, 0, code.length, offset);
+      writeSync(fd, size, 0, 16, seg.at + 32);
+      writeSync(fd, newEntry, 0, 8, 24);
+    } finally {
+      closeSync(fd);
+    }
     return { entry: Number(entry), stub: vaddr };
   }
   return fail(`no executable segment is followed by ${stub.length} free bytes for the entry stub`);
