@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { BINARY, REPO, ensureBinary } from './helpers/binary';
+import { PYTHON } from './helpers/pid1';
 
 const LAUNCH = path.join(REPO, 'test', 'fixtures', 'sigstate.py');
 // What sigstate.py sets, as /proc/PID/status shows it (bit N-1 for signal N).
@@ -16,7 +17,7 @@ const BLOCKED = '0000008008004000'; // TERM 15, WINCH 28, 40
 const IGNORED = 'a000001000000801'; // HUP 1, USR2 12, 37, 62, 64
 
 function childStatus(prefix: string[], env: NodeJS.ProcessEnv = {}): { fields: Map<string, string>; stderr: string } {
-  const r = spawnSync('python3', [LAUNCH, ...prefix, BINARY, '-v', '--', 'cat', '/proc/self/status'], {
+  const r = spawnSync(PYTHON, [LAUNCH, ...prefix, BINARY, '-v', '--', 'cat', '/proc/self/status'], {
     encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000,
   });
   assert.equal(r.status, 0, r.stderr);
@@ -53,7 +54,7 @@ describe('dist/hainit passes on the signal state it was started with', function 
   it('still takes and forwards a signal it was started with blocked (SIGTERM)', () => {
     // hainit's own mask is Node's; only its children get the one it was given. (dash unblocks
     // every signal when it starts, so this child dies of the TERM.)
-    const r = spawnSync('python3', [LAUNCH, BINARY, '--', 'sh', '-c', 'kill -TERM $PPID; sleep 5'], {
+    const r = spawnSync(PYTHON, [LAUNCH, BINARY, '--', 'sh', '-c', 'kill -TERM $PPID; sleep 5'], {
       encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 20_000,
     });
     assert.match(r.stderr, /shutdown: sending SIGTERM to the child/, r.stderr);
