@@ -4,16 +4,12 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { BINARY, ensureBinary } from './helpers/binary';
+import { BINARY, needBinary } from './helpers/binary';
 
 describe('dist/hainit and the Node variables meant for the application', function () {
   this.timeout(60_000);
   before(function () {
-    const why = ensureBinary();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    needBinary(this);
   });
 
   it('is not changed by NODE_DEBUG, NODE_V8_COVERAGE, NODE_EXTRA_CA_CERTS or NODE_OPTIONS, and passes them all on', () => {

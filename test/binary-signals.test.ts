@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { BINARY, REPO, ensureBinary } from './helpers/binary';
+import { BINARY, REPO, needBinary } from './helpers/binary';
 import { PYTHON } from './helpers/pid1';
 
 const LAUNCH = path.join(REPO, 'test', 'fixtures', 'sigstate.py');
@@ -28,11 +28,7 @@ function childStatus(prefix: string[], env: NodeJS.ProcessEnv = {}): { fields: M
 describe('dist/hainit passes on the signal state it was started with', function () {
   this.timeout(60_000);
   before(function () {
-    const why = ensureBinary();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    needBinary(this);
   });
 
   const cases: [string, string[], NodeJS.ProcessEnv][] = [

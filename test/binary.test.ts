@@ -14,7 +14,7 @@ import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { ADDON, BINARY, REPO, ensureBinary } from './helpers/binary';
+import { ADDON, BINARY, REPO, ensureBinary, needBinary } from './helpers/binary';
 
 /** Prepares the mounts inside the new mount namespace, then becomes `chroot ROOT /hainit ARGS`.
  * Runs on the host side, before the chroot: the root itself has no shell. */
@@ -142,11 +142,7 @@ describe('dist/hainit: the single binary as PID 1 of a read-only root without No
   };
 
   before(function () {
-    const why = missingTool() ?? ensureBinary();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    needBinary(this, missingTool() ?? ensureBinary());
     root = mkdtempSync(path.join(tmpdir(), 'hainit-root-'));
     assembleRoot(root);
     const top = readdirSync(root).sort();

@@ -18,3 +18,10 @@ export function ensureBinary(): string | undefined {
   if (r.status !== 0) throw new Error(`npm run build:binary failed:\n${r.stdout}\n${r.stderr}`);
   return undefined;
 }
+
+/** For a suite's before hook: builds dist/hainit when needed, or skips the suite saying why. */
+export function needBinary(ctx: Mocha.Context, why: string | undefined = ensureBinary()): void {
+  if (!why) return;
+  console.log(`      skipped: ${why}`);
+  ctx.skip();
+}
