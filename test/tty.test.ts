@@ -4,7 +4,7 @@
  * Ctrl-C -> 130) and dumb-init's "bash -m has job control".
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, hainitCommand, ptyHainit, ptyRun, PYTHON } from './helpers/pid1';
+import { cleanEnv, fixture, hainitCommand, ptyHainit, ptyRun, PtyStep, PYTHON } from './helpers/pid1';
 
 const PROMPT = 'P> $';
 // hainit's early warnings about an interactive bash (it ignores SIGTERM, it runs sleep without
@@ -103,6 +103,15 @@ describe('on a terminal', function () {
     // bash learns of a stop from SIGCHLD, a moment after hainit logged that it stops itself; -l
     // says how the job stopped (plain `jobs` says "Stopped" whatever the signal).
     const JOBS_ONCE_STOPPED = 'until [[ $(jobs -l) == *Stopped* ]]; do sleep 0.1; done; jobs -l\n';
+    // Ctrl-D ends cat's input; the job ended with 0 and the shell leaves.
+    const END_CAT_AND_EXIT: PtyStep[] = [
+      ['send', '\x04'],
+      ['expect', PROMPT],
+      ['send', 'echo "rc=$?"\n'],
+      ['expect', 'rc=0'],
+      ['expect', PROMPT],
+      ['send', 'exit 0\n'],
+    ];
     const STATES = 'p=$(jobs -p); set -- $(cat /proc/$p/task/*/children); echo "states $(cut -d" " -f3 /proc/$p/stat) $(cut -d" " -f3 /proc/$1/stat)"\n';
 
     it('Ctrl-Z: hainit and its child stop, the shell reports the job stopped; fg and bg continue it; Ctrl-C then gives 130', async () => {
@@ -174,12 +183,7 @@ describe('on a terminal', function () {
         ['expect', 'SIGCONT passed on'],
         ['send', 'two\n'],
         ['expect', 'two[\\s\\S]*two'],
-        ['send', '\x04'],
-        ['expect', PROMPT],
-        ['send', 'echo "rc=$?"\n'],
-        ['expect', 'rc=0'],
-        ['expect', PROMPT],
-        ['send', 'exit 0\n'],
+        ...END_CAT_AND_EXIT,
       ], { env: shellEnv, timeoutMs: 20_000 });
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
@@ -233,12 +237,7 @@ describe('on a terminal', function () {
         ['expect', 'SIGCONT passed on'],
         ['send', 'four\n'],
         ['expect', 'four[\\s\\S]*four'],
-        ['send', '\x04'],
-        ['expect', PROMPT],
-        ['send', 'echo "rc=$?"\n'],
-        ['expect', 'rc=0'],
-        ['expect', PROMPT],
-        ['send', 'exit 0\n'],
+        ...END_CAT_AND_EXIT,
       ], { env: shellEnv, timeoutMs: 20_000 });
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
