@@ -211,6 +211,9 @@ async function main(): Promise<void> {
     if (dist && dref) {
       if (dref.label !== mainFlavour.label) subjects.push(bareServer(dref));
       subjects.push(hainitServer('dist/hainit', [DIST_HAINIT], bareServerName(dref)));
+      // The binary's V8 flag on the plain Node: tells the flag's cost from the SEA's.
+      const flagged = hainitServer(`(diag) hainit (${dref.label} --single-threaded-gc bin/hainit)`, [dref.node, '--single-threaded-gc', ...hainitOn(dref).slice(1)], bareServerName(dref));
+      subjects.push({ ...flagged, hainit: false });
     }
     note(`probe endpoint: wrk -t1 -c10, ${S.probePasses} passes x ${S.probeSeconds} s per server and mode (keep-alive, Connection: close)`);
     const load0 = loadavg();
