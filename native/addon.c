@@ -313,24 +313,18 @@ static napi_value js_kill(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &pid, &sig)) return NULL;
   return mk_i32(env, kill(pid, sig) == 0 ? 0 : -errno);
 }
+/* f(the first argument) -> f's int result: a count, a signal, 0/1, or -errno */
+static napi_value call_int(napi_env env, napi_callback_info info, int (*f)(int)) {
+  int32_t x, unused;
+  if (!js_two_ints(env, info, &x, &unused)) return NULL;
+  return mk_i32(env, f(x));
+}
 /* childStopped(pid) -> stop signal since the last call, 0, or -errno; never reaps */
-static napi_value js_child_stopped(napi_env env, napi_callback_info info) {
-  int32_t pid, unused;
-  if (!js_two_ints(env, info, &pid, &unused)) return NULL;
-  return mk_i32(env, child_stopped(pid));
-}
+static napi_value js_child_stopped(napi_env env, napi_callback_info info) { return call_int(env, info, child_stopped); }
 /* stopSelf(signal) -> 0 once continued, or -errno */
-static napi_value js_stop_self(napi_env env, napi_callback_info info) {
-  int32_t sig, unused;
-  if (!js_two_ints(env, info, &sig, &unused)) return NULL;
-  return mk_i32(env, sig_stop_self(sig));
-}
+static napi_value js_stop_self(napi_env env, napi_callback_info info) { return call_int(env, info, sig_stop_self); }
 /* terminalForeground(pgid) -> 1/0 or -errno (tty_foreground) */
-static napi_value js_tty_foreground(napi_env env, napi_callback_info info) {
-  int32_t pgid, unused;
-  if (!js_two_ints(env, info, &pgid, &unused)) return NULL;
-  return mk_i32(env, tty_foreground(pgid));
-}
+static napi_value js_tty_foreground(napi_env env, napi_callback_info info) { return call_int(env, info, tty_foreground); }
 static napi_value js_subreaper(napi_env env, napi_callback_info info) {
   int32_t on, unused;
   if (!js_two_ints(env, info, &on, &unused)) return NULL;
