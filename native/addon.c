@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -391,22 +390,11 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
     napi_get_element(env, a[3], i, &el);
     (void)fcntl(get_i32(env, el), F_SETFD, 0);
   }
-  uint64_t b, ig, mask;
-  struct ksigaction saved[HAINIT_MAXSIG];
-  int restore = startstate_get(&b, &ig);
-  if (restore) {
-    uint64_t all = ~(uint64_t)0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof mask);
-    for (int s = 1; s < HAINIT_MAXSIG; s++) syscall(SYS_rt_sigaction, s, NULL, &saved[s], sizeof mask);
-    startstate_apply();
-  }
+  struct sigstate_saved saved;
+  startstate_before_exec(&saved);
   execve(path, argv, envp);
   int err = errno;
-  if (restore) {
-    for (int s = 1; s < HAINIT_MAXSIG; s++)
-      if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, &saved[s], NULL, sizeof mask);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
-  }
+  startstate_after_failed_exec(&saved);
   for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   free(path);
   free_strv(argv);
@@ -415,8 +403,7 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
 }
 
 
-/* startSignalState() -> {blocked: [signals], ignored: [signals]} as dist/hainit was started
- * with, or null when no entry stub left them (hainit run by a plain `node`). */
+/* [signals] of a set, bit N-1 for signal N */
 static napi_value sig_list(napi_env env, uint64_t set) {
   napi_value arr;
   CHECK(napi_create_array(env, &arr));
@@ -425,6 +412,8 @@ static napi_value sig_list(napi_env env, uint64_t set) {
     if ((set >> (s - 1)) & 1) napi_set_element(env, arr, n++, mk_i32(env, s));
   return arr;
 }
+/* startSignalState() -> {blocked: [signals], ignored: [signals]} as dist/hainit was started
+ * with, or null when no entry stub left them (hainit run by a plain `node`). */
 static napi_value js_start_state(napi_env env, napi_callback_info info) {
   uint64_t blocked, ignored;
   napi_value out;
