@@ -93,8 +93,8 @@ function get(port: number, p = '/livez'): Promise<number | undefined> {
   });
 }
 
-export async function waitServing(port: number): Promise<void> {
-  const deadline = Date.now() + 20000;
+export async function waitServing(port: number, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await get(port)) === 200) return;
     if (Date.now() > deadline) throw new Error(`nothing answers 200 on 127.0.0.1:${port}/livez`);
@@ -102,13 +102,13 @@ export async function waitServing(port: number): Promise<void> {
   }
 }
 
-interface Running {
+export interface Running {
   readonly cp: ChildProcess;
   readonly init: number;
   readonly port: number;
 }
 
-async function startServer(s: ProbeSubject, child: readonly string[]): Promise<Running> {
+export async function startServer(s: ProbeSubject, child: readonly string[]): Promise<Running> {
   const port = await freePort();
   const cp = spawn(UNSHARE[0], [...UNSHARE.slice(1), ...s.argv(port, child)], { stdio: 'ignore' });
   const init = await waitFor('the server to start', () => childrenOf(cp.pid!)[0]);
@@ -116,7 +116,7 @@ async function startServer(s: ProbeSubject, child: readonly string[]): Promise<R
   return { cp, init, port };
 }
 
-async function stopServer(r: Running): Promise<void> {
+export async function stopServer(r: Running): Promise<void> {
   try {
     process.kill(r.init, 'SIGKILL');
   } catch {
@@ -168,13 +168,17 @@ function runWrk(port: number, mode: ProbeMode, seconds: number): WrkResult {
   return parseWrk(res.stdout);
 }
 
+export type ProbeRun = WrkResult & { readonly cpuUsPerRequest: number };
+
 export interface ProbeResult {
   readonly name: string;
   readonly ref?: string;
   readonly hainit?: boolean;
   readonly mode: ProbeMode;
-  /** one per pass */
-  readonly runs: (WrkResult & { readonly cpuUsPerRequest: number })[];
+  /** every run of this server (a reference server runs once per pair it is in) */
+  readonly runs: ProbeRun[];
+  /** per pair (this server and its reference, run back to back): this / reference */
+  readonly pairs: { readonly rps: number; readonly cpu: number }[];
 }
 
 /** CPU time (user + system, all threads) the server process has used so far, in microseconds. */
@@ -186,46 +190,55 @@ function cpuUs(pid: number): number {
 }
 
 /**
- * All servers run for the whole section (idle while another is loaded), each gets a 1 s
- * warm-up per mode, then `passes` passes: per pass and mode, one wrk run per server, the server
- * order rotating from pass to pass.
+ * All servers run for the whole section (idle while another is loaded), and every measured run
+ * follows a 1 s warm-up run on the same server. In each of `passes` passes, for each mode, every
+ * server that has a reference runs back to back with it, the reference first in every other
+ * pair: on a shared machine throughput drifts by up to 2x within a minute, and two runs a second
+ * apart see the same machine. The ratio of a pair is the measurement; the medians of all runs
+ * are context.
  */
 export async function measureProbe(subjects: ProbeSubject[], passes: number, seconds: number): Promise<ProbeResult[]> {
   if (!which('wrk')) throw new Error('wrk not found');
-  const running: Running[] = [];
+  const running = new Map<string, Running>();
   const modes: ProbeMode[] = ['keep-alive', 'close'];
   const results: ProbeResult[] = [];
-  for (const mode of modes) for (const s of subjects) results.push({ name: s.name, ref: s.ref, hainit: s.hainit, mode, runs: [] });
+  for (const mode of modes) for (const s of subjects) results.push({ name: s.name, ref: s.ref, hainit: s.hainit, mode, runs: [], pairs: [] });
+  const result = (name: string, mode: ProbeMode): ProbeResult => results.find((r) => r.name === name && r.mode === mode)!;
+  const measure = (name: string, mode: ProbeMode): ProbeRun => {
+    const r = running.get(name)!;
+    runWrk(r.port, mode, 1); // every run starts from the same state: a server idle for a while has a smaller heap
+    const before = cpuUs(r.init);
+    const w = runWrk(r.port, mode, seconds);
+    const run = { ...w, cpuUsPerRequest: (cpuUs(r.init) - before) / w.requests };
+    result(name, mode).runs.push(run);
+    return run;
+  };
+  const compared = subjects.filter((s) => s.ref && subjects.some((x) => x.name === s.ref));
   try {
-    for (const s of subjects) running.push(await startServer(s, ['sleep', '1000']));
-    for (const mode of modes) for (const r of running) runWrk(r.port, mode, 1);
+    for (const s of subjects) running.set(s.name, await startServer(s, ['sleep', '1000']));
     for (let pass = 0; pass < passes; pass++) {
       for (const mode of modes) {
-        for (let k = 0; k < subjects.length; k++) {
-          const i = (k + pass) % subjects.length;
-          const before = cpuUs(running[i].init);
-          const w = runWrk(running[i].port, mode, seconds);
-          const cpuUsPerRequest = (cpuUs(running[i].init) - before) / w.requests;
-          results.find((r) => r.name === subjects[i].name && r.mode === mode)!.runs.push({ ...w, cpuUsPerRequest });
+        for (const [k, s] of compared.entries()) {
+          // the second run of a pair may differ (in close mode it meets the first's TIME_WAIT sockets)
+          const refFirst = (pass + k) % 2 === 0;
+          const a = measure(refFirst ? s.ref! : s.name, mode);
+          const b = measure(refFirst ? s.name : s.ref!, mode);
+          const [mine, ref] = refFirst ? [b, a] : [a, b];
+          result(s.name, mode).pairs.push({ rps: mine.rps / ref.rps, cpu: mine.cpuUsPerRequest / ref.cpuUsPerRequest });
         }
       }
     }
   } finally {
-    for (const r of running) await stopServer(r);
+    for (const r of running.values()) await stopServer(r);
   }
   return results;
 }
 
-/** Median rps ratio to ref, and min-max of the per-pass ratios (same pass, similar load). */
-export function probeRatio(results: ProbeResult[], r: ProbeResult): { ratio: number; lo: number; hi: number; cpuRatio: number } | undefined {
-  const ref = results.find((x) => x.name === r.ref && x.mode === r.mode);
-  if (!ref) return undefined;
-  const per = r.runs.map((w, k) => w.rps / ref.runs[k].rps);
-  const cpu = (x: ProbeResult) => median(x.runs.map((w) => w.cpuUsPerRequest));
-  return {
-    ratio: median(r.runs.map((w) => w.rps)) / median(ref.runs.map((w) => w.rps)), lo: Math.min(...per), hi: Math.max(...per),
-    cpuRatio: cpu(r) / cpu(ref),
-  };
+/** Median and min-max of the per-pair ratios to the reference (req/s), and the median CPU ratio. */
+export function probeRatio(r: ProbeResult): { ratio: number; lo: number; hi: number; cpuRatio: number } | undefined {
+  if (r.pairs.length === 0) return undefined;
+  const rps = r.pairs.map((p) => p.rps);
+  return { ratio: median(rps), lo: Math.min(...rps), hi: Math.max(...rps), cpuRatio: median(r.pairs.map((p) => p.cpu)) };
 }
 
 // ---------------------------------------------------------------- 6. forwarding under probe load
