@@ -67,9 +67,10 @@ if (!train(nodeBinary, wrapped, cache, NODE_FLAGS)) {
 // --single-threaded-gc: V8 collects garbage on hainit's own thread, not on helper threads. An
 // init should not compete with its application for CPU, and under probe load those helpers ran
 // 2-4 ms at a time on the CPU where the signal thread was waiting to forward (perf sched;
-// forwarding p99 0.2-2.4 ms without the flag, 0.12-0.2 ms with it, bench/RESULTS.md). The wider
-// --single-threaded (no concurrent compilation either) cost keep-alive probe throughput about
-// 15% for no further gain. HAINIT_NODE_FLAGS="..." builds with other flags, for comparisons.
+// forwarding p99 0.2-2.4 ms without the flag, 0.12-0.2 ms with it, bench/RESULTS.md). It costs
+// a probe no counted instructions (bench section 5b). The wider --single-threaded gained nothing
+// more; lowering the helpers' priority instead made hainit wait on them when the application
+// kept every CPU busy (docs/binary.md). HAINIT_NODE_FLAGS="..." builds with other flags.
 const blob = path.join(work, 'hainit.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(seaConfig, JSON.stringify({
