@@ -207,14 +207,22 @@ async function main(): Promise<void> {
     for (const h of hs) summary.push([`signal forwarding p99, idle, ${h.name}`, `${fmt(h.p99Us)} us (p50 ${fmt(h.p50Us)})`, `< ${TARGET.forwardP99Us} us`, verdict(h.p99Us < TARGET.forwardP99Us)]);
   }
 
-  if (want('probe')) {
+  /** The bare reference, `bin/hainit` on it, and dist/hainit with its own reference when it differs. */
+  const probeServers = (): ProbeSubject[] => {
     const bareRef = bareServer(mainFlavour);
-    const subjects: ProbeSubject[] = [bareRef, hainitServer(`hainit (${mainFlavour.label} bin/hainit)`, hainitOn(mainFlavour), bareRef.name), hardenedServer(mainFlavour)];
+    const out: ProbeSubject[] = [bareRef, hainitServer(`hainit (${mainFlavour.label} bin/hainit)`, hainitOn(mainFlavour), bareRef.name)];
     const dref = distRef(flavours);
     if (dist && dref) {
-      if (dref.label !== mainFlavour.label) subjects.push(bareServer(dref));
-      subjects.push(hainitServer('dist/hainit', [DIST_HAINIT], bareServerName(dref)));
+      if (dref.label !== mainFlavour.label) out.push(bareServer(dref));
+      out.push(hainitServer('dist/hainit', [DIST_HAINIT], bareServerName(dref)));
     }
+    return out;
+  };
+
+  if (want('probe')) {
+    const subjects = probeServers();
+    const bareRef = subjects[0];
+    subjects.splice(2, 0, hardenedServer(mainFlavour));
     // The same bare server twice: how far apart two identical servers measure on this machine.
     subjects.push({ ...bareRef, name: `(control) ${bareRef.name}, a second one`, ref: bareRef.name });
     note(`probe endpoint: wrk -t1 -c10, ${S.probePasses} passes of ${S.probeSeconds} s runs, each server back to back with its reference, per mode (keep-alive, Connection: close)`);
@@ -259,13 +267,7 @@ async function main(): Promise<void> {
     const missing = costToolsMissing();
     if (missing) note(`probe cost: ${missing} not found, section left out`);
     else {
-      const bareRef = bareServer(mainFlavour);
-      const subjects: ProbeSubject[] = [bareRef, hainitServer(`hainit (${mainFlavour.label} bin/hainit)`, hainitOn(mainFlavour), bareRef.name)];
-      const dref = distRef(flavours);
-      if (dist && dref) {
-        if (dref.label !== mainFlavour.label) subjects.push(bareServer(dref));
-        subjects.push(hainitServer('dist/hainit', [DIST_HAINIT], bareServerName(dref)));
-      }
+      const subjects = probeServers();
       note(`probe cost: callgrind and strace -c, ${S.costWarm['keep-alive']} + ${S.costCount['keep-alive']} keep-alive and ${S.costWarm.close} + ${S.costCount.close} close requests per server`);
       const res = await measureCost(subjects, ['keep-alive', 'close'], S.costWarm, S.costCount, tmp);
       const refOf = (r: CostResult): CostResult | undefined => res.find((x) => x.name === r.ref && x.mode === r.mode);
@@ -279,7 +281,7 @@ async function main(): Promise<void> {
       say();
       say('Instructions: user space, every thread, counted by callgrind while the server answered (`callgrind_control -z` after the warm-up,');
       say('`-d` after the count); the server is not PID 1 here. System calls: `strace -c -f` attached to the server as PID 1 of its namespace,');
-      say('as in section 5. Both are counts, not times, so the machine\'s speed drops out: repeated runs agree within about 1%. A server under');
+      say('as in section 5. Both are counts, not times, so the machine\'s speed drops out: repeated runs agree within 1-2%. A server under');
       say('wrk is bound by one CPU, so its req/s is that CPU\'s speed over the CPU time a request costs; with neither count above 1.11x the');
       say('reference, it answers at least 0.9x the reference\'s req/s on the same CPU (instructions are not cycles: a cache-hungry path');
       say('could still cost more time per instruction).');
