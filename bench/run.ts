@@ -281,7 +281,7 @@ async function main(): Promise<void> {
       say();
       say('Instructions: user space, every thread, counted by callgrind while the server answered (`callgrind_control -z` after the warm-up,');
       say('`-d` after the count); the server is not PID 1 here. System calls: `strace -c -f` attached to the server as PID 1 of its namespace,');
-      say('as in section 5. Both are counts, not times, so the machine\'s speed drops out: repeated runs agree within 1-2%. A server under');
+      say('as in section 5. Both are counts, not times, so the machine\'s speed drops out: repeated runs agree within 2-3%. A server under');
       say('wrk is bound by one CPU, so its req/s is that CPU\'s speed over the CPU time a request costs; with neither count above 1.11x the');
       say('reference, it answers at least 0.9x the reference\'s req/s on the same CPU (instructions are not cycles: a cache-hungry path');
       say('could still cost more time per instruction).');
