@@ -41,7 +41,7 @@ export function costToolsMissing(): string | undefined {
  * than 200 when `strict` (the counted requests; a warm-up under valgrind may meet hainit's 2 s
  * header timeout while everything is still interpreted).
  */
-export function sendRequests(port: number, n: number, mode: ProbeMode, strict = true): Promise<void> {
+function sendRequests(port: number, n: number, mode: ProbeMode, strict = true): Promise<void> {
   const conns = mode === 'keep-alive' ? 10 : 1;
   const agent = mode === 'keep-alive' ? new http.Agent({ keepAlive: true, maxSockets: conns }) : undefined;
   const headers = mode === 'close' ? { Connection: 'close' } : {};

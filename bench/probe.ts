@@ -102,7 +102,7 @@ export async function waitServing(port: number, timeoutMs = 20000): Promise<void
   }
 }
 
-export interface Running {
+interface Running {
   readonly cp: ChildProcess;
   readonly init: number;
   readonly port: number;

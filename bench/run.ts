@@ -220,11 +220,10 @@ async function main(): Promise<void> {
   };
 
   if (want('probe')) {
-    const subjects = probeServers();
-    const bareRef = subjects[0];
-    subjects.splice(2, 0, hardenedServer(mainFlavour));
+    const [bareRef, ...others] = probeServers();
     // The same bare server twice: how far apart two identical servers measure on this machine.
-    subjects.push({ ...bareRef, name: `(control) ${bareRef.name}, a second one`, ref: bareRef.name });
+    const control: ProbeSubject = { ...bareRef, name: `(control) ${bareRef.name}, a second one`, ref: bareRef.name };
+    const subjects = [bareRef, ...others, hardenedServer(mainFlavour), control];
     note(`probe endpoint: wrk -t1 -c10, ${S.probePasses} passes of ${S.probeSeconds} s runs, each server back to back with its reference, per mode (keep-alive, Connection: close)`);
     const load0 = loadavg();
     const res = await measureProbe(subjects, S.probePasses, S.probeSeconds);
