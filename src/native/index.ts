@@ -288,9 +288,9 @@ function errnoCode(e: unknown): string {
 }
 
 function why(e: unknown, dir: string): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code !== undefined) return code;
-  return noexecReason(dir) ?? firstLine(e);
+  const err = e as NodeJS.ErrnoException;
+  if (err?.syscall !== undefined && err.code !== undefined) return err.code; // open, write: ENOSPC...
+  return noexecReason(dir) ?? firstLine(e); // dlopen's own message
 }
 
 /**
