@@ -12,7 +12,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -98,7 +98,7 @@ while True:
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function race(mode: number, starts: number): Promise<{ codes: number[]; stderr: string[]; marks: boolean }> {
+  async function race(mode: number, starts: number): Promise<{ codes: number[]; stderr: string[]; marks: number }> {
     const shared = path.join(dir, `shared-${mode.toString(8)}`);
     mkdirSync(shared);
     chmodSync(shared, mode);
@@ -115,7 +115,10 @@ while True:
         codes.push(Number(/rc=(\d+)/.exec(r.stdout as string)?.[1] ?? -1));
         stderr.push(r.stderr as string);
       }
-      return { codes, stderr, marks: existsSync(path.join(dir, 'marks', 'pwned')) };
+      const marks = path.join(dir, 'marks', 'pwned');
+      const won = existsSync(marks) ? readFileSync(marks, 'utf8').split('\n').filter(Boolean).length : 0;
+      rmSync(marks, { force: true });
+      return { codes, stderr, marks: won };
     } finally {
       racer.kill('SIGKILL');
     }
@@ -123,7 +126,7 @@ while True:
 
   it('refuses a world-writable directory without the sticky bit (an emptyDir): 20 starts, 125 in one line each, the racer never runs', async () => {
     const r = await race(0o777, 20);
-    assert.equal(r.marks, false, "the attacker's constructor ran inside hainit");
+    assert.equal(r.marks, 0, `the attacker's constructor ran inside hainit in ${r.marks} of 20 starts`);
     assert.deepEqual(r.codes, Array(20).fill(125), r.stderr.join(''));
     for (const e of r.stderr) {
       assert.equal(e.trimEnd().split('\n').length, 1, e);
@@ -133,7 +136,7 @@ while True:
 
   it('in a sticky world-writable directory loads from an unnamed file: 20 starts, the racer never runs', async () => {
     const r = await race(0o1777, 20);
-    assert.equal(r.marks, false, "the attacker's constructor ran inside hainit");
+    assert.equal(r.marks, 0, `the attacker's constructor ran inside hainit in ${r.marks} of 20 starts`);
     assert.deepEqual(r.codes, Array(20).fill(0), r.stderr.join(''));
   });
 });
@@ -235,7 +238,7 @@ for (const form of FORMS) {
         });
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`app --require ${preload} module`));
-        const loaded = require('node:fs').readFileSync(path.join(d, 'loaded'), 'utf8').trim().split('\n');
+        const loaded = readFileSync(path.join(d, 'loaded'), 'utf8').trim().split('\n');
         assert.equal(loaded.length, 1, `loaded in: ${loaded.join(' | ')}`);
         assert.doesNotMatch(loaded[0], /hainit/, 'the preload ran in the application only');
         assert.doesNotMatch(r.stderr, /^MODULE /m, 'hainit printed no NODE_DEBUG lines');
@@ -293,6 +296,5 @@ describe('bin/hainit on a Node without --disable-sigusr1', () => {
     const r = spawnSync(LAUNCHER, ['--', 'true'], { env: { PATH: HOST_PATH }, encoding: 'utf8' });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /bad option: --disable-sigusr1/);
-    assert.ok(readdirSync('.').length >= 0);
   });
 });
