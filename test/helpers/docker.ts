@@ -42,6 +42,8 @@ export interface Engine {
   ok(args: readonly string[], opts?: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): string;
   /** `docker ARGS` in the background */
   spawn(args: readonly string[]): ChildProcess;
+  /** `docker ARGS` that must succeed, without blocking the event loop (for tests that serve traffic meanwhile) */
+  okAsync(args: readonly string[]): Promise<string>;
 }
 
 let started: Engine | string | undefined;
@@ -109,6 +111,14 @@ export function engine(): Engine | string {
     spawn(args) {
       if (args[0] === 'run') stats.containers++;
       return spawn(DOCKER, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    },
+    okAsync(args) {
+      const p = e.spawn(args);
+      let out = '';
+      let err = '';
+      p.stdout!.on('data', (d) => (out += d));
+      p.stderr!.on('data', (d) => (err += d));
+      return new Promise((resolve, reject) => p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`docker ${args.join(' ')}: exit ${code}\n${err}`)))));
     },
   };
   return (started = e);
