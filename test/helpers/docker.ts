@@ -154,9 +154,10 @@ export function stopEngine(): void {
 
 // Root hook: the engine lives for the whole mocha run (several files share it) and ends with it.
 if (typeof after === 'function') after(stopEngine);
-process.on('exit', () => {
-  if (daemon?.pid) try { process.kill(daemon.pid, 'SIGKILL'); } catch { /* gone */ }
-});
+// A run cut short (mocha exits on Ctrl-C, or a crash) still stops the daemon the same way: all of
+// stopEngine is synchronous, as an 'exit' listener must be. SIGTERM, not SIGKILL: dockerd then
+// stops its containerd, which a SIGKILL would leave running.
+process.on('exit', stopEngine);
 
 /** For a suite's before hook: the engine, or a skip that says why. */
 export function needEngine(ctx: Mocha.Context): Engine {
