@@ -80,11 +80,21 @@ export function engine(): Engine | string {
     '--pidfile', path.join(dir, 'dockerd.pid'), '-H', `unix://${sock}`,
   ], { stdio: ['ignore', out, out], detached: true });
   daemon.unref();
+  // Ctrl-C or a kill of the test run: Node's default action would leave the daemon running (it is in
+  // its own session); stop it first, then die of the same signal's exit code.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(sig, () => {
+      stopEngine();
+      process.exit(code);
+    });
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: '1', DOCKER_CLI_HINTS: 'false' };
   delete env.DOCKER_CONTEXT;
   delete env.DOCKER_CONFIG;
-  const docker: Engine['docker'] = (args, opts = {}) =>
-    spawnSync(DOCKER, args, { env: { ...env, ...opts.env }, input: opts.input, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 256 << 20 });
+  const docker: Engine['docker'] = (args, opts = {}) => {
+    if (args[0] === 'run' || args[0] === 'create') stats.containers++;
+    return spawnSync(DOCKER, args, { env: { ...env, ...opts.env }, input: opts.input, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 256 << 20 });
+  };
   const deadline = Date.now() + 30_000;
   let version = '';
   while (Date.now() < deadline) {
@@ -105,7 +115,6 @@ export function engine(): Engine | string {
     ok(args, opts) {
       const r = docker(args, opts);
       if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`);
-      if (args[0] === 'run' || args[0] === 'create') stats.containers++;
       return r.stdout.toString();
     },
     spawn(args) {
