@@ -231,6 +231,9 @@ describe('e2e: Docker, ENTRYPOINT ["/hainit", "--"]', function () {
     }
     assert.equal(r.status, 0, err);
     assert.match(r.stdout.toString(), /\d+\.\d+\.\d+/);
+    // the image's only program, run by hainit as its child: its failure comes back as the exit code
+    const probe = e.docker(['run', '--rm', ...NONET, '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', img.oneFile, '/hainit', 'probe', 'http://127.0.0.1:9/']);
+    assert.equal(probe.status, 1, probe.stderr.toString());
   });
 });
 
