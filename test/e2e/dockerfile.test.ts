@@ -125,6 +125,7 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
       this.skip();
     }
     img = images(e);
+    const t00 = Date.now();
     const stage = mkdtempSync(path.join(e.dir, 'stage-'));
     try {
       builderRoot(path.join(stage, 'build'));
@@ -136,6 +137,7 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
       rmSync(stage, { recursive: true, force: true });
     }
     const t0 = Date.now();
+    console.log(`      stand-in base images: ${((t0 - t00) / 1000).toFixed(1)} s`);
     const r = e.docker(['build', '--network', 'host', '--progress', 'plain', '-f', path.join(REPO, 'Dockerfile.example'),
       '--build-arg', 'BUILD_IMAGE=e2e/build-base:1', '--build-arg', `APP_IMAGE=${img.plain}`, '--build-arg', 'RUNTIME_IMAGE=e2e/runtime-base:1',
       '-t', tag, REPO], { timeoutMs: 840_000 });
@@ -177,6 +179,14 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
     assert.match(e.ok(['logs', id]), /app: drained, bye/);
     assert.ok(ms >= 4500 && ms < 30_000, `${ms} ms: the 5 s delay, then a drain well before docker stop's 30 s`);
     console.log(`      docker stop -t 30: unhealthy during the delay, exited 0 after ${ms} ms`);
+  });
+
+  it('TARGETARCH picks the binary: an architecture without one stops the build stage with a message naming it', () => {
+    // the build stage runs on the builder's platform (no emulation); only the case on TARGETARCH differs
+    const r = e.docker(['build', '--network', 'host', '--platform', 'linux/s390x', '--target', 'hainit', '-f', path.join(REPO, 'Dockerfile.example'),
+      '--build-arg', 'BUILD_IMAGE=e2e/build-base:1', REPO], { timeoutMs: 300_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr.toString(), /hainit: no binary for s390x \(amd64 and arm64 only\)/);
   });
 
   it('leaves no build cache behind once pruned', () => {
