@@ -35,7 +35,10 @@ function cannotMakeBuilder(): string | undefined {
   if (spawnSync('dpkg-query', ['--version']).status !== 0) return 'dpkg-query is missing (not Debian)';
   const r = spawnSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...BUILD_PACKAGES], { encoding: 'utf8' });
   const missing = BUILD_PACKAGES.filter((p) => !new RegExp(`^${p.replace(/[+.]/g, '\\$&')} installed$`, 'm').test(r.stdout));
-  return missing.length ? `Debian packages missing for the build stage's stand-in: ${missing.join(' ')}` : undefined;
+  if (missing.length) return `Debian packages missing for the build stage's stand-in: ${missing.join(' ')}`;
+  // the build stage's npm ci needs the registry, as users' builds do
+  const ping = spawnSync('npm', ['ping'], { encoding: 'utf8', timeout: 30_000 });
+  return ping.status === 0 ? undefined : `the npm registry does not answer (npm ping: ${(ping.stderr ?? '').trim().split('\n').pop()}); the build stage runs npm ci`;
 }
 
 /** Copies PATH (a file or a symlink, as it is) into ROOT, under the path its parent really has (usrmerge: /lib is /usr/lib). */
