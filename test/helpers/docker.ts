@@ -17,7 +17,7 @@
  * back to an old API with warnings.
  */
 import { ChildProcess, SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -48,6 +48,8 @@ export interface Engine {
 
 let started: Engine | string | undefined;
 let daemon: ChildProcess | undefined;
+/** the daemon's temporary directory (data root, exec root, socket, log) */
+let engineDir: string | undefined;
 const t0 = Date.now();
 const stats = { containers: 0, images: 0 };
 
@@ -70,6 +72,7 @@ export function engine(): Engine | string {
   const why = cannotRun();
   if (why) return (started = why);
   const dir = mkdtempSync(path.join(tmpdir(), 'hainit-e2e-docker-'));
+  engineDir = dir;
   const sock = path.join(dir, 'docker.sock');
   const log = path.join(dir, 'dockerd.log');
   const out = openSync(log, 'a');
@@ -79,6 +82,7 @@ export function engine(): Engine | string {
     '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'),
     '--pidfile', path.join(dir, 'dockerd.pid'), '-H', `unix://${sock}`,
   ], { stdio: ['ignore', out, out], detached: true });
+  closeSync(out);
   daemon.unref();
   // Ctrl-C or a kill of the test run: Node's default action would leave the daemon running (it is in
   // its own session); stop it first, then die of the same signal's exit code.
@@ -103,12 +107,13 @@ export function engine(): Engine | string {
       version = r.stdout.toString().trim();
       break;
     }
-    if (daemon.exitCode !== null) break;
+    if (!alive(daemon.pid!)) break; // (no event loop turns here: exitCode would never be set)
     spawnSync('sleep', ['0.1']);
   }
   if (!version) {
+    const why = `dockerd did not start: ${readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ')}`;
     stopEngine();
-    return (started = `dockerd did not start: ${readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ')}`);
+    return (started = why);
   }
   const e: Engine = {
     dir, pid: daemon.pid!, env, version, docker,
@@ -133,6 +138,15 @@ export function engine(): Engine | string {
   return (started = e);
 }
 
+/** PID is running (a zombie is not: the daemon is our child until we reap it). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Removes every container, image and the build cache, stops the daemon by its pid and removes its directory. */
 export function stopEngine(): void {
   if (!daemon) return;
@@ -143,12 +157,12 @@ export function stopEngine(): void {
     e.docker(['system', 'prune', '-af']);
   }
   const pid = daemon.pid!;
-  const alive = () => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   try { process.kill(pid, 'SIGTERM'); } catch { /* gone already */ }
   const until = Date.now() + 20_000;
-  while (alive() && Date.now() < until) spawnSync('sleep', ['0.05']);
-  if (alive()) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  const dir = e && typeof e !== 'string' ? e.dir : undefined;
+  while (alive(pid) && Date.now() < until) spawnSync('sleep', ['0.05']);
+  if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  const dir = engineDir;
+  engineDir = undefined;
   if (dir) {
     // overlay2 and the exec root may leave mounts behind when the daemon was killed: unmount before removing.
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(dir)).reverse();
