@@ -76,6 +76,11 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
  * otherwise idle thread takes them: a woken sleeper gets a CPU sooner than a busy thread's turn
  * comes round. Faults stay unblocked everywhere: they are synchronous and must not be blocked. */
 static void *signal_thread(void *unused) {
+  /* Open its own mask: it inherits its creator's, which is not open everywhere (Node started with
+   * --disable-sigusr1 blocks SIGUSR1 in every thread it makes, and so in the one that makes this). */
+  sigset_t open;
+  sigemptyset(&open);
+  pthread_sigmask(SIG_SETMASK, &open, NULL);
   for (;;) pause();
   return NULL;
 }
@@ -86,7 +91,6 @@ static void route_to_signal_thread(void) {
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  /* Created before the main thread blocks anything: it inherits an open mask. */
   int rc = pthread_create(&th, &attr, signal_thread, NULL);
   pthread_attr_destroy(&attr);
   if (rc != 0) return; /* the main thread keeps taking signals itself */
