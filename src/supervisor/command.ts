@@ -4,6 +4,7 @@ import { netModule } from '../lazy';
 import { Logger } from '../log/logger';
 import { NativeAddon } from '../native';
 import { Reaper } from '../reaper/reaper';
+import { longTimeout } from '../shutdown/clock';
 import { signalName } from '../signals/names';
 import { spawnProcess } from './spawn';
 
@@ -52,7 +53,7 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
     const pid = result.pid;
     d.onSpawn?.(pid);
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const timer = longTimeout(() => {
       timedOut = true;
       d.log.warn(`${name} timed out after ${timeoutMs} ms: killing its process group`, { pid });
       d.addon.kill(-pid, SIGKILL);
@@ -64,7 +65,7 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
     d.abort?.addEventListener('abort', onAbort, { once: true });
     const output = Array.isArray(p) ? tagLines(p[0], name, d.log) : Promise.resolve();
     d.reaper.watch(pid, (status) => {
-      clearTimeout(timer);
+      timer.clear();
       d.abort?.removeEventListener('abort', onAbort);
       // A child of the command may still hold the pipe: do not wait for it past the exit.
       let settled = false;

@@ -5,7 +5,7 @@ import { Config } from '../config/config';
 import { Logger } from '../log/logger';
 import { NativeAddon, ReapedStatus } from '../native';
 import { Reaper } from '../reaper/reaper';
-import { Clock } from '../shutdown/clock';
+import { Clock, longTimeout } from '../shutdown/clock';
 import { descendants } from '../shutdown/leftovers';
 import { SIGTERM, ShutdownActions, ShutdownSequence, cleanupLeftovers, timingWarnings } from '../shutdown/sequence';
 import { signalName } from '../signals/names';
@@ -381,11 +381,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.shutdown = new ShutdownSequence(config, clock, log, this.actions);
       void this.shutdown.run(stopSignal);
     }
-    const grace = setTimeout(() => {
+    longTimeout(() => {
       log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
       process.exit(this.exitOverride ?? (this.childStatus ? remapExit(exitCodeOf(this.childStatus), config.remapExit) : 137));
-    }, config.gracePeriodMs);
-    grace.unref();
+    }, config.gracePeriodMs, { unref: true });
   }
 
   /** The shutdown sequence's hands, for the current child (a sequence keeps the ones it started with). */
