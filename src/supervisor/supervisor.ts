@@ -338,7 +338,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const sent = this.d.router.rewriteOf(e.signal);
     if (e.forwarded) {
       this.count(this.signalsForwarded, e.sent);
-      if (log.enabled('debug')) {
+      if (SHUTDOWN_SIGNALS.includes(e.signal)) {
+        const as = e.sent === e.signal ? '' : ` as ${signalName(e.sent)}`;
+        log.info(`shutdown: ${name} from ${describeSender(e)} forwarded${as} to the child`);
+      } else if (log.enabled('debug')) {
         const as = e.sent === e.signal ? '' : ` as ${signalName(e.sent)}`;
         log.debug(`${name} from ${describeSender(e)} forwarded${as} to ${e.target < 0 ? `process group ${-e.target}` : `pid ${e.target}`}`);
       }
@@ -377,6 +380,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.restartStop = undefined;
       this.pendingRestart = undefined;
       this.setPhase(this.sequencePhase);
+      if (this.shutdown.stopSent) this.forwardShutdownSignals();
     } else {
       this.shutdown = new ShutdownSequence(config, clock, log, this.actions);
       void this.shutdown.run(stopSignal);
@@ -400,6 +404,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const rc = this.d.addon.kill(this.target, sig);
         if (rc === 0) this.count(this.signalsForwarded, sig);
         else this.d.log.warn(`cannot send ${signalName(sig)} to the child`, { to: this.target, errno: -rc });
+        if (this.shutdown) this.forwardShutdownSignals();
+      },
+      forward: (received) => {
+        const sig = this.d.router.rewriteOf(received);
+        if (sig === 0 || this.target === 0) return;
+        const rc = this.d.addon.kill(this.target, sig);
+        if (rc === 0) this.count(this.signalsForwarded, sig);
+        this.d.log.info(`shutdown: ${signalName(received)} forwarded${sig === received ? '' : ` as ${signalName(sig)}`} to the child`, { errno: rc < 0 ? -rc : undefined });
       },
       runPreStop: async (i, _command, timeoutMs, abort) => {
         await this.runHook(this.preStop[i - 1], `pre-stop[${i}]`, timeoutMs, abort);
@@ -409,6 +421,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         for (const pid of pids) this.d.addon.kill(pid, sig);
       },
     };
+  }
+
+  /** From the stop signal on, TERM and INT are the child's (SPEC §2): the native handler forwards
+   * them at once, as it does every other signal. The shutdown never goes back, so neither does this. */
+  private forwardShutdownSignals(): void {
+    for (const s of SHUTDOWN_SIGNALS) if (this.d.router.rewriteOf(s) !== 0) this.d.router.setMode(s, 'forward');
   }
 
   private onChildExit(status: ReapedStatus): void {

@@ -53,3 +53,34 @@ describe('reliability: durations past 2^31-1 ms', function () {
     assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
   });
 });
+
+describe('reliability: signals after the stop signal', function () {
+  this.timeout(30_000);
+
+  it('a SIGINT 0.5 s after SIGTERM reaches the child (after --rewrite), as under tini: an app that quits on the second signal quits at once', async () => {
+    const h = startHainit(['--grace-period', '10s', '-r', 'INT:QUIT', '--', PYTHON, fixture('sigecho.py'), '--exit-on', '3']);
+    await h.waitForOutput(/ready/);
+    await h.signal('TERM');
+    await h.waitForOutput(/got 15/);
+    await sleep(500);
+    const t0 = Date.now();
+    await h.signal('INT');
+    const r = await h.exited;
+    const after = Date.now() - t0;
+    console.log(`      SIGTERM, then SIGINT 0.5 s later: the child saw ${JSON.stringify(r.stdout.match(/got \d+/g))}; hainit exited ${r.code} ${after} ms after the SIGINT`);
+    assert.deepEqual(r.stdout.match(/got \d+/g), ['got 15', 'got 3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(after < 3000, `hainit exited ${after} ms after the second signal (grace period 10 s)`);
+  });
+
+  it('with -g the further signals reach the whole process group', async () => {
+    const h = startHainit(['-g', '--grace-period', '10s', '--', 'sh', '-c', `trap '' TERM INT; ${PYTHON} ${fixture('sigecho.py')} --exit-on 2`]);
+    await h.waitForOutput(/ready/);
+    await h.signal('TERM');
+    await h.waitForOutput(/got 15/);
+    await h.signal('INT');
+    const r = await h.exited;
+    assert.deepEqual(r.stdout.match(/got \d+/g), ['got 15', 'got 2']);
+    assert.ok(r.ms < 8000, `${r.ms} ms`);
+  });
+});
