@@ -89,7 +89,9 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
     process.exitCode = psMain(args, (s) => process.stdout.write(s));
   } else {
     const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
-    process.exitCode = await probeMain(args, (s) => process.stderr.write(s));
+    // exit(), not exitCode: a name lookup still running in libuv's pool (a dead DNS server) must
+    // not keep a Docker HEALTHCHECK alive past --timeout; stderr on a pipe is written synchronously.
+    process.exit(await probeMain(args, (s) => process.stderr.write(s)));
   }
 }
 

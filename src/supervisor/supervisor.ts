@@ -140,7 +140,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { config, log, clock } = this.d;
     if (this.waitTargets.length) {
       const missing = await waitForAll(this.waitTargets, config.waitTimeoutMs, clock, log, this.idleAbort.signal);
-      if (this.shutdownRequested) return this.finish(128 + this.shutdownRequested.signal);
+      if (this.shutdownRequested) {
+        // 128+N as if hainit had died of the signal (143 for SIGTERM): the container was stopped,
+        // it did not fail (not 125), and it never did its work (not 0).
+        const code = 128 + this.shutdownRequested.signal;
+        log.info(`shutdown during --wait-for: the child never started: exiting with ${code}`);
+        return this.finish(code);
+      }
       if (missing.length) {
         log.error(`--wait-for: never came within ${config.waitTimeoutMs} ms: ${missing.join(', ')}`);
         return this.finish(EXIT_USAGE);

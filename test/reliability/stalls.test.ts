@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Server, Socket, createServer } from 'node:net';
 import * as path from 'node:path';
 import { PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
 import { freePort, get, until } from './lib';
@@ -82,5 +83,114 @@ describe('reliability: signals after the stop signal', function () {
     const r = await h.exited;
     assert.deepEqual(r.stdout.match(/got \d+/g), ['got 15', 'got 2']);
     assert.ok(r.ms < 8000, `${r.ms} ms`);
+  });
+});
+
+/** Servers that answer as slowly as a broken dependency can. */
+class Dribblers {
+  private readonly servers: Server[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly sockets: Socket[] = [];
+
+  /** Sends `text` one byte every `everyMs`, then keeps the connection open. */
+  async slow(text: string, everyMs: number): Promise<number> {
+    return this.listen((c) => {
+      let i = 0;
+      const t = setInterval(() => (i < text.length ? c.write(text[i++]) : undefined), everyMs);
+      this.timers.push(t);
+    });
+  }
+
+  /** Full headers at once, then a body that never ends. */
+  async endless(): Promise<number> {
+    return this.listen((c) => {
+      c.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const t = setInterval(() => c.write('400\r\n' + 'x'.repeat(1024) + '\r\n'), 5);
+      this.timers.push(t);
+    });
+  }
+
+  private async listen(onConnection: (c: Socket) => void): Promise<number> {
+    const port = await freePort();
+    const s = createServer((c) => {
+      this.sockets.push(c);
+      c.on('error', () => undefined);
+      c.resume();
+      onConnection(c);
+    });
+    this.servers.push(s);
+    await new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()));
+    return port;
+  }
+
+  /** connections the server has seen that are still open */
+  open(): number {
+    return this.sockets.filter((c) => !c.destroyed).length;
+  }
+
+  close(): void {
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    for (const c of this.sockets.splice(0)) c.destroy();
+    for (const s of this.servers.splice(0)) s.close();
+  }
+}
+
+const DRIBBLED_HEADERS = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Slow: ' + 'y'.repeat(200) + '\r\n\r\n';
+
+describe('reliability: every network wait has an absolute deadline', function () {
+  this.timeout(60_000);
+  const d = new Dribblers();
+  afterEach(() => d.close());
+
+  it('--wait-for against headers sent one byte every 0.5 s: --wait-timeout 3s fires (125) by about 3 s', async () => {
+    const port = await d.slow(DRIBBLED_HEADERS, 500);
+    const r = await startHainit(['--wait-for', `http://127.0.0.1:${port}/`, '--wait-timeout', '3s', '--', 'echo', 'started'], { timeoutMs: 30_000 }).exited;
+    console.log(`      dribbling dependency, --wait-timeout 3s: exit ${r.code} after ${r.ms} ms`);
+    assert.equal(r.code, 125, r.stderr);
+    assert.ok(r.ms < 5000, `hainit gave up after ${r.ms} ms`);
+    assert.match(r.stderr, /never came within 3000 ms/);
+    assert.doesNotMatch(r.stdout, /started/);
+  });
+
+  it('SIGTERM during --wait-for ends hainit at once with 143, mid-attempt', async () => {
+    const port = await d.slow(DRIBBLED_HEADERS, 500);
+    const h = startHainit(['--wait-for', `http://127.0.0.1:${port}/`, '--wait-timeout', '60s', '--', 'echo', 'started'], { timeoutMs: 30_000 });
+    await until('the first attempt', () => d.open() > 0);
+    await sleep(700);
+    const t0 = Date.now();
+    await h.signal('TERM');
+    const r = await h.exited;
+    const after = Date.now() - t0;
+    console.log(`      SIGTERM during a dribbling --wait-for: exit ${r.code} ${after} ms after the signal`);
+    assert.equal(r.code, 143, r.stderr);
+    assert.ok(after < 1000, `hainit exited ${after} ms after SIGTERM`);
+    assert.match(r.stderr, /shutdown during --wait-for: the child never started: exiting with 143/);
+    assert.doesNotMatch(r.stdout, /started/);
+  });
+
+  it('hainit probe --timeout 2s: an endless body is not read (exit 0 at once), dribbled headers fail by 2 s (exit 1)', async () => {
+    const endless = await d.endless();
+    const slow = await d.slow(DRIBBLED_HEADERS, 500);
+    const run = (port: number) => startHainit(['probe', `http://127.0.0.1:${port}/`, '--timeout', '2s'], { asPid1: false, timeoutMs: 20_000 }).exited;
+    const [a, b] = await Promise.all([run(endless), run(slow)]);
+    console.log(`      hainit probe --timeout 2s: endless body exit ${a.code} after ${a.ms} ms; dribbled headers exit ${b.code} after ${b.ms} ms`);
+    assert.equal(a.code, 0, a.stderr);
+    assert.ok(a.ms < 2000, `endless body: ${a.ms} ms`);
+    assert.equal(b.code, 1, b.stderr);
+    assert.ok(b.ms >= 1900 && b.ms < 4000, `dribbled headers: ${b.ms} ms`);
+  });
+
+  it('an HTTP readiness check against dribbled headers fails on --check-timeout; probes stay fast', async () => {
+    const slow = await d.slow(DRIBBLED_HEADERS, 500);
+    const port = await freePort();
+    const h = startHainit(['-vv', '--health-listen', `127.0.0.1:${port}`, '--ready-http', `http://127.0.0.1:${slow}/`, '--check-timeout', '1s',
+      '--check-interval', '1s', '--failure-threshold', '1', '--', PYTHON, fixture('graceful.py')]);
+    await h.waitForOutput(/ready/);
+    await until('the check to fail on its timeout', () => /check ready-http: failed: timed out after 1000 ms/.test(h.stderr), 10_000);
+    const a = await get(port, '/readyz', 1000);
+    assert.equal(a.status, 503);
+    assert.ok(d.open() <= 2, `${d.open()} connections to the dribbling server still open`);
+    await h.signal('TERM');
+    assert.equal((await h.exited).code, 0);
   });
 });
