@@ -7,6 +7,7 @@ import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
+import { EXIT_FLUSH_MS, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, native } from './native';
 import { keepNodeEnvironmentForTheApp } from './native/node-env';
 import { Reaper } from './reaper/reaper';
@@ -27,6 +28,8 @@ async function main(argv: readonly string[]): Promise<void> {
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
   const appEnv = keepNodeEnvironmentForTheApp(addon);
+  outputFor(2).use({ sendNoWait: addon.sendNoWait });
+  guardProcessStderr();
   const invocation = readInvocation(argv);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
@@ -77,6 +80,8 @@ async function main(argv: readonly string[]): Promise<void> {
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
   // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
   const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
+  // Lines a slow log reader has not taken yet get a moment (exitNow skips process 'exit' handlers).
+  await outputFor(2).flush(EXIT_FLUSH_MS);
   if (trainingExit) trainingExit(code);
   addon.exitNow(code);
 }

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Config } from '../config/config';
 import { Logger } from '../log/logger';
+import { setExitFlushMs } from '../log/output';
 import { NativeAddon, ReapedStatus } from '../native';
 import { Reaper } from '../reaper/reaper';
 import { Clock, longTimeout } from '../shutdown/clock';
@@ -393,6 +394,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     longTimeout(() => {
       log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
+      setExitFlushMs(0); // the grace period is a promise: no waiting for a slow log reader now
       process.exit(this.exitOverride ?? (this.childStatus ? remapExit(exitCodeOf(this.childStatus), config.remapExit) : 137));
     }, config.gracePeriodMs, { unref: true });
   }

@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Server, Socket, createServer } from 'node:net';
 import * as path from 'node:path';
-import { PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
-import { freePort, get, until } from './lib';
+import { spawn } from 'node:child_process';
+import { HAINIT, PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
+import { freePort, get, round, statusKb, until } from './lib';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -192,5 +193,135 @@ describe('reliability: every network wait has an absolute deadline', function ()
     assert.ok(d.open() <= 2, `${d.open()} connections to the dribbling server still open`);
     await h.signal('TERM');
     assert.equal((await h.exited).code, 0);
+  });
+});
+
+describe('reliability: hook output of any size', function () {
+  this.timeout(90_000);
+  let dir = '';
+  beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'hainit-hook-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--post-start writing 40 MB without a newline: probes stay fast, RSS stays bounded, the line is logged in marked 4096-character pieces', async () => {
+    const log = path.join(dir, 'stderr');
+    const port = await freePort();
+    const h = startHainit([
+      '--health-listen', `127.0.0.1:${port}`, '--post-start', "sh -c 'head -c 40000000 /dev/zero | tr \"\\0\" x; echo; echo done'",
+      '--', PYTHON, fixture('graceful.py'),
+    ], { prefix: ['sh', '-c', `exec "$@" 2>${log}`, 'sh'], timeoutMs: 80_000 });
+    await h.waitForOutput(/ready/);
+    const pid = await h.hostPid();
+    const lat: number[] = [];
+    let peakKb = 0;
+    const t0 = Date.now();
+    while (!/post-start: done/.test(readFileSync(log, 'utf8').slice(-4096)) && Date.now() - t0 < 60_000) {
+      const a = await get(port, '/livez', 5000);
+      assert.equal(a.status, 200);
+      lat.push(a.ms);
+      peakKb = Math.max(peakKb, statusKb(pid, 'VmHWM'));
+      await sleep(20);
+    }
+    peakKb = Math.max(peakKb, statusKb(pid, 'VmHWM'));
+    await h.signal('TERM');
+    const r = await h.exited;
+    const text = readFileSync(log, 'utf8');
+    const pieces = text.split('\n').filter((l) => l.includes('post-start: x'));
+    const xs = pieces.reduce((n, l) => n + (/post-start: (x*)/.exec(l)?.[1].length ?? 0), 0);
+    console.log(`      40 MB in one line from --post-start: ${pieces.length} pieces, /livez max ${round(Math.max(...lat))} ms over ${lat.length} probes, hainit peak RSS ${Math.round(peakKb / 1024)} MB, ${Date.now() - t0} ms`);
+    assert.equal(r.code, 0, text.slice(-2000));
+    assert.equal(xs, 40_000_000, 'every byte of the hook output was logged');
+    assert.ok(pieces.every((l) => /post-start: x{1,4096}( continued=true)?$/.test(l)), 'a piece longer than 4096 characters');
+    assert.equal(pieces.filter((l) => !l.endsWith(' continued=true')).length, 1, 'exactly the last piece is not marked continued');
+    assert.ok(peakKb < 150 * 1024, `hainit peak RSS ${peakKb} kB`);
+    assert.ok(Math.max(...lat) < 1000, `/livez took up to ${Math.max(...lat)} ms while the hook wrote`);
+  });
+});
+
+describe('reliability: a log reader that never reads', function () {
+  this.timeout(60_000);
+
+  interface Stuck { code: number; exited: boolean; term_to_exit_ms: number; full_at: number; hainit_lines: string[] }
+  /** hainit as PID 1 (as `uid` when given) under stuck-stderr.py; its result line and stdout */
+  async function stuck(kind: 'pipe' | 'socket', args: string[], uid?: number): Promise<{ result: Stuck; stdout: string }> {
+    const node = uid === undefined ? [process.execPath] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', process.execPath];
+    const cmd = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...node, HAINIT, ...args];
+    const r = await runCommand([PYTHON, fixture('stuck-stderr.py'), kind, ...cmd], 45_000);
+    const m = /^RESULT (.*)$/m.exec(r.stdout);
+    assert.ok(m, `no result: ${r.stdout} ${r.stderr}`);
+    return { result: JSON.parse(m[1]) as Stuck, stdout: r.stdout };
+  }
+
+  // The app fills the shared stderr and ignores SIGTERM: hainit logs the shutdown (-v: more lines),
+  // must SIGKILL the app about a second before the grace period and exit by it.
+  const APP = ['sh', '-c', "trap '' TERM; echo app-started; while :; do echo app-spam >&2; done"];
+  for (const [kind, uid, what] of [['pipe', undefined, 'a pipe'], ['socket', undefined, 'a socket'], ['pipe', 65534, "a pipe hainit cannot reopen (hainit runs as uid 65534: libuv's pool)"]] as const) {
+    it(`stderr is ${what} nobody reads, full: after SIGTERM hainit still exits by --grace-period 3s`, async () => {
+      const { result, stdout } = await stuck(kind, ['-v', '--grace-period', '3s', '--', ...APP], uid);
+      console.log(`      ${kind}${uid ? ` as uid ${uid}` : ''}: ${result.full_at} bytes unread; hainit exited ${result.code} ${result.term_to_exit_ms} ms after SIGTERM`);
+      assert.ok(result.exited, `hainit still running ${result.term_to_exit_ms} ms after SIGTERM`);
+      assert.equal(result.code, 137);
+      assert.ok(result.term_to_exit_ms <= 3500, `hainit exited ${result.term_to_exit_ms} ms after SIGTERM (grace period 3 s)`);
+      assert.match(stdout, /^app-started$/m, "the app's own stdout");
+    });
+  }
+});
+
+/** Runs a command to its end; stdout and stderr as text. */
+function runCommand(argv: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('reliability: log lines dropped while stderr is not read', function () {
+  this.timeout(60_000);
+
+  it("are counted in /metrics and in one line once the reader reads again; the app's own stderr loses nothing", async () => {
+    const port = await freePort();
+    const app = `import sys, time
+for i in range(300):
+    sys.stderr.write(f"app-line-{i}\\n"); sys.stderr.flush()
+print("app-done", flush=True)
+time.sleep(1000)`;
+    const h = startHainit([
+      '--health-listen', `127.0.0.1:${port}`,
+      '--post-start', "sh -c 'head -c 4000000 /dev/zero | tr \"\\0\" x'",
+      '--', PYTHON, '-c', app,
+    ]);
+    h.proc.stderr!.pause();
+    const metric = async () => Number(/^hainit_log_lines_dropped_total (\d+)$/m.exec((await get(port, '/metrics')).body)?.[1]);
+    await until('/metrics to count dropped lines', async () => (await metric()) > 0, 20_000);
+    // still answering while its stderr is stuck
+    let before = -1;
+    await until('the drops to stop (the hook has finished)', async () => {
+      const n = await metric();
+      const same = n === before;
+      before = n;
+      await sleep(300);
+      return same;
+    }, 20_000);
+    h.proc.stderr!.resume();
+    await h.waitForOutput(/(\d+) log line\(s\) dropped: stderr was not being read/, 10_000, 'stderr');
+    await h.waitForOutput(/app-done/);
+    const reported = Number(/(\d+) log line\(s\) dropped/.exec(h.stderr)![1]);
+    await until('app-line-299', () => /app-line-299\n/.test(h.stderr));
+    await h.signal('TERM');
+    const r = await h.exited;
+    const appLines = r.stderr.split('\n').filter((l) => l.startsWith('app-line-'));
+    const pieces = r.stderr.split('\n').filter((l) => l.includes('post-start: x')).length;
+    console.log(`      ${before} hook lines dropped (metric), ${reported} reported in the log line, ${pieces} logged; app stderr lines ${appLines.length}/300`);
+    assert.equal(reported, before, 'the log line and /metrics agree');
+    assert.equal(pieces + before, Math.ceil(4_000_000 / 4096), 'every piece was either logged or counted as dropped');
+    assert.deepEqual(appLines, Array.from({ length: 300 }, (_, i) => `app-line-${i}`));
+    assert.equal(r.code, 143, r.stderr.slice(-500));
   });
 });
