@@ -300,15 +300,10 @@ time.sleep(1000)`;
     h.proc.stderr!.pause();
     const metric = async () => Number(/^hainit_log_lines_dropped_total (\d+)$/m.exec((await get(port, '/metrics')).body)?.[1]);
     await until('/metrics to count dropped lines', async () => (await metric()) > 0, 20_000);
-    // still answering while its stderr is stuck
-    let before = -1;
-    await until('the drops to stop (the hook has finished)', async () => {
-      const n = await metric();
-      const same = n === before;
-      before = n;
-      await sleep(300);
-      return same;
-    }, 20_000);
+    // still answering while its stderr is stuck; the phase turns `running` once the hook has
+    // finished and its output has been read: no more drops after that
+    await until('the hook to finish', async () => /^hainit_phase\{phase="running"\} 1$/m.test((await get(port, '/metrics')).body), 20_000);
+    const before = await metric();
     h.proc.stderr!.resume();
     await h.waitForOutput(/(\d+) log line\(s\) dropped: stderr was not being read/, 10_000, 'stderr');
     await h.waitForOutput(/app-done/);
