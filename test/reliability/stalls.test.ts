@@ -320,3 +320,23 @@ time.sleep(1000)`;
     assert.equal(r.code, 143, r.stderr.slice(-500));
   });
 });
+
+describe('reliability: values that cannot work are refused at start-up', function () {
+  this.timeout(30_000);
+
+  for (const [args, says] of [
+    [['--stop-signal', 'STOP'], /--stop-signal: SIGSTOP cannot stop the child/],
+    [['-r', 'KILL:TERM'], /--rewrite: SIGKILL cannot be caught/],
+    [['-r', 'TERM:STOP'], /would make SIGSTOP the stop signal/],
+    [['--pre-stop', '"x'], /--pre-stop: ""x" does not parse: a double quote is never closed/],
+    [['--ready-exec', "sh -c 'exit 0"], /--ready-exec: .* does not parse: a single quote is never closed/],
+    [['--grace-period', '99999999999999h'], /--grace-period: duration "99999999999999h" is too long/],
+  ] as const) {
+    it(`${args.join(' ')}: 125 naming the value, the application never starts`, async () => {
+      const r = await startHainit([...args, '--', 'echo', 'started']).exited;
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, says);
+      assert.equal(r.stdout, '');
+    });
+  }
+});
