@@ -31,6 +31,7 @@ async function main(argv: readonly string[]): Promise<void> {
   outputFor(2).use({ sendNoWait: addon.sendNoWait });
   guardProcessStderr();
   const invocation = readInvocation(argv);
+  if (invocation === undefined) return exitAfterLogs(EXIT_USAGE);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
   if (invocation.kind === 'version') return void writeAll(1, `hainit version ${VERSION}\n`);
@@ -63,7 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   router.on('childExited', () => reaper.reapNow());
 
-  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv }));
+  const supervisor = await orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv }));
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
   const health: Health = await orExit125(log, () =>
     startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
@@ -100,33 +101,32 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
   }
 }
 
-/** Bad input: one line on stderr naming the value, exit 125. */
-function readInvocation(argv: readonly string[]): Invocation {
+/** Bad input: one line on stderr naming the value (the caller exits 125). */
+function readInvocation(argv: readonly string[]): Invocation | undefined {
   try {
     return parseInvocation(argv, process.env);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     new Logger('error', 'text').error(e.message);
-    process.exit(EXIT_USAGE);
+    return undefined;
   }
 }
 
-function orExit125<T>(log: Logger, f: () => T): T {
+async function orExit125<T>(log: Logger, f: () => T | Promise<T>): Promise<T> {
   try {
-    const v = f();
-    if (v instanceof Promise) {
-      return v.catch((e: unknown) => {
-        if (!(e instanceof UsageError)) throw e;
-        log.error(e.message);
-        process.exit(EXIT_USAGE);
-      }) as T;
-    }
-    return v;
+    return await f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     log.error(e.message);
-    process.exit(EXIT_USAGE);
+    return exitAfterLogs(EXIT_USAGE);
   }
+}
+
+/** process.exit once the log line saying why has been written: where stderr is written from
+ * libuv's pool (log/output.ts), the write completes on the event loop, which exit() would skip. */
+async function exitAfterLogs(code: number): Promise<never> {
+  await outputFor(2).flush(EXIT_FLUSH_MS);
+  process.exit(code);
 }
 
 /** As PID 1 the kernel keeps only processes hainit can reap; elsewhere, become a subreaper. */
