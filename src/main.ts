@@ -7,6 +7,7 @@ import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
+import { EXIT_FLUSH_MS, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
 import { Reaper } from './reaper/reaper';
@@ -26,8 +27,12 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
-  const appEnv = usageOrExit(() => environmentForTheApp(addon));
+  outputFor(2).use({ sendNoWait: addon.sendNoWait });
+  guardProcessStderr();
+  const appEnv = usage(() => environmentForTheApp(addon));
+  if (appEnv === undefined) return exitAfterLogs(EXIT_USAGE);
   const invocation = readInvocation(argv);
+  if (invocation === undefined) return exitAfterLogs(EXIT_USAGE);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
   if (invocation.kind === 'version') return void writeAll(1, `hainit version ${VERSION}\n`);
@@ -65,7 +70,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // The command's own bytes: Node's process.argv has U+FFFD for every byte that is not UTF-8.
   const command = rawCommand(addon, config.command);
-  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command }));
+  const supervisor = await orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command }));
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
   const health: Health = await orExit125(log, () =>
     startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
@@ -82,6 +87,8 @@ async function main(argv: readonly string[]): Promise<void> {
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
   // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
   const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
+  // Lines a slow log reader has not taken yet get a moment (exitNow skips process 'exit' handlers).
+  await outputFor(2).flush(EXIT_FLUSH_MS);
   if (trainingExit) trainingExit(code);
   addon.exitNow(code);
 }
@@ -94,41 +101,43 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
     process.exitCode = psMain(args, (s) => process.stdout.write(s));
   } else {
     const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
-    process.exitCode = await probeMain(args, (s) => process.stderr.write(s));
+    // exit(), not exitCode: a name lookup still running in libuv's pool (a dead DNS server) must
+    // not keep a Docker HEALTHCHECK alive past --timeout; stderr on a pipe is written synchronously.
+    process.exit(await probeMain(args, (s) => process.stderr.write(s)));
   }
 }
 
-/** Bad input: one line on stderr naming the value, exit 125. */
-function readInvocation(argv: readonly string[]): Invocation {
-  return usageOrExit(() => parseInvocation(argv, process.env));
+/** Bad input: one line on stderr naming the value (the caller exits 125). */
+function readInvocation(argv: readonly string[]): Invocation | undefined {
+  return usage(() => parseInvocation(argv, process.env));
 }
 
-function usageOrExit<T>(f: () => T): T {
+/** f's value, or undefined once a UsageError has been said in one line (the caller exits 125). */
+function usage<T>(f: () => T): T | undefined {
   try {
     return f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     new Logger('error', 'text').error(e.message);
-    process.exit(EXIT_USAGE);
+    return undefined;
   }
 }
 
-function orExit125<T>(log: Logger, f: () => T): T {
+async function orExit125<T>(log: Logger, f: () => T | Promise<T>): Promise<T> {
   try {
-    const v = f();
-    if (v instanceof Promise) {
-      return v.catch((e: unknown) => {
-        if (!(e instanceof UsageError)) throw e;
-        log.error(e.message);
-        process.exit(EXIT_USAGE);
-      }) as T;
-    }
-    return v;
+    return await f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     log.error(e.message);
-    process.exit(EXIT_USAGE);
+    return exitAfterLogs(EXIT_USAGE);
   }
+}
+
+/** process.exit once the log line saying why has been written: where stderr is written from
+ * libuv's pool (log/output.ts), the write completes on the event loop, which exit() would skip. */
+async function exitAfterLogs(code: number): Promise<never> {
+  await outputFor(2).flush(EXIT_FLUSH_MS);
+  process.exit(code);
 }
 
 /** As PID 1 the kernel keeps only processes hainit can reap; elsewhere, become a subreaper. */

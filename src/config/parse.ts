@@ -1,7 +1,9 @@
 import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
+import { assertParses } from '../supervisor/command-line';
 import { OPTIONS, OptionSpec, envName, takesValue } from './options';
 import {
-  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseRemapExit, parseRewrite, parseSignal, parseSize,
+  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize,
+  parseStopSignal,
 } from './values';
 
 type Raw = string | string[] | boolean | boolean[] | undefined;
@@ -113,9 +115,9 @@ function duration(src: Source, name: string, fallbackMs: number): number {
   return v ? parseDuration(v.text, v.what) : fallbackMs;
 }
 
-function optionalSignal(src: Source, name: string): number | undefined {
+function optionalSignal(src: Source, name: string, parse: (text: string, what: string) => number): number | undefined {
   const v = src.value(name);
-  return v ? parseSignal(v.text, v.what) : undefined;
+  return v ? parse(v.text, v.what) : undefined;
 }
 
 function signalGroup(src: Source): boolean {
@@ -189,6 +191,7 @@ function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
   const exec = src.list(`${prefix}-exec`);
   for (const text of exec.items) {
     if (text.trim() === '') throw new UsageError(`${exec.what}: empty command`);
+    assertParses(text, exec.what);
     out.push({ type: 'exec', text, command: text });
   }
   return out;
@@ -234,20 +237,23 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     remapExit.set(from, to);
   }
   const postStart = src.value('post-start');
+  if (postStart) assertParses(postStart.text, postStart.what);
+  const preStop = src.list('pre-stop');
+  for (const line of preStop.items) assertParses(line, preStop.what);
   const config: Config = {
     command,
     signalGroup: signalGroup(src),
     rewrites,
-    stopSignal: optionalSignal(src, 'stop-signal'),
+    stopSignal: optionalSignal(src, 'stop-signal', parseStopSignal),
     remapExit,
     subreaper: src.flag('subreaper'),
-    pdeathSignal: optionalSignal(src, 'pdeath-signal'),
+    pdeathSignal: optionalSignal(src, 'pdeath-signal', parseOwnSignal),
     logLevel: logLevel(src),
     logFormat: logFormat(src),
     warnOnReap: src.flag('warn-on-reap') === true,
     gracePeriodMs: duration(src, 'grace-period', 30_000),
     shutdownDelayMs: duration(src, 'shutdown-delay', 0),
-    preStop: src.list('pre-stop').items,
+    preStop: preStop.items,
     preStopTimeoutMs: duration(src, 'pre-stop-timeout', 10_000),
     orphanGraceMs: duration(src, 'orphan-grace', 2_000),
     waitFor: src.list('wait-for').items,

@@ -3,9 +3,10 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Config } from '../config/config';
 import { Logger } from '../log/logger';
+import { setExitFlushMs } from '../log/output';
 import { NativeAddon, ReapedStatus } from '../native';
 import { Reaper } from '../reaper/reaper';
-import { Clock } from '../shutdown/clock';
+import { Clock, longTimeout } from '../shutdown/clock';
 import { descendants } from '../shutdown/leftovers';
 import { SIGTERM, ShutdownActions, ShutdownSequence, cleanupLeftovers, timingWarnings } from '../shutdown/sequence';
 import { signalName } from '../signals/names';
@@ -142,7 +143,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { config, log, clock } = this.d;
     if (this.waitTargets.length) {
       const missing = await waitForAll(this.waitTargets, config.waitTimeoutMs, clock, log, this.idleAbort.signal);
-      if (this.shutdownRequested) return this.finish(128 + this.shutdownRequested.signal);
+      if (this.shutdownRequested) {
+        // 128+N as if hainit had died of the signal (143 for SIGTERM): the container was stopped,
+        // it did not fail (not 125), and it never did its work (not 0).
+        const code = 128 + this.shutdownRequested.signal;
+        log.info(`shutdown during --wait-for: the child never started: exiting with ${code}`);
+        return this.finish(code);
+      }
       if (missing.length) {
         log.error(`--wait-for: never came within ${config.waitTimeoutMs} ms: ${missing.join(', ')}`);
         return this.finish(EXIT_USAGE);
@@ -340,7 +347,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const sent = this.d.router.rewriteOf(e.signal);
     if (e.forwarded) {
       this.count(this.signalsForwarded, e.sent);
-      if (log.enabled('debug')) {
+      if (SHUTDOWN_SIGNALS.includes(e.signal)) {
+        const as = e.sent === e.signal ? '' : ` as ${signalName(e.sent)}`;
+        log.info(`shutdown: ${name} from ${describeSender(e)} forwarded${as} to the child`);
+      } else if (log.enabled('debug')) {
         const as = e.sent === e.signal ? '' : ` as ${signalName(e.sent)}`;
         log.debug(`${name} from ${describeSender(e)} forwarded${as} to ${e.target < 0 ? `process group ${-e.target}` : `pid ${e.target}`}`);
       }
@@ -379,15 +389,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.restartStop = undefined;
       this.pendingRestart = undefined;
       this.setPhase(this.sequencePhase);
+      if (this.shutdown.stopSent) this.forwardShutdownSignals();
     } else {
       this.shutdown = new ShutdownSequence(config, clock, log, this.actions);
       void this.shutdown.run(stopSignal);
     }
-    const grace = setTimeout(() => {
+    longTimeout(() => {
       log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
+      setExitFlushMs(0); // the grace period is a promise: no waiting for a slow log reader now
       process.exit(this.exitOverride ?? (this.childStatus ? remapExit(exitCodeOf(this.childStatus), config.remapExit) : 137));
-    }, config.gracePeriodMs);
-    grace.unref();
+    }, config.gracePeriodMs, { unref: true });
   }
 
   /** The shutdown sequence's hands, for the current child (a sequence keeps the ones it started with). */
@@ -403,6 +414,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const rc = this.d.addon.kill(this.target, sig);
         if (rc === 0) this.count(this.signalsForwarded, sig);
         else this.d.log.warn(`cannot send ${signalName(sig)} to the child`, { to: this.target, errno: -rc });
+        if (this.shutdown) this.forwardShutdownSignals();
+      },
+      forward: (received) => {
+        const sig = this.d.router.rewriteOf(received);
+        if (sig === 0 || this.target === 0) return;
+        const rc = this.d.addon.kill(this.target, sig);
+        if (rc === 0) this.count(this.signalsForwarded, sig);
+        this.d.log.info(`shutdown: ${signalName(received)} forwarded${sig === received ? '' : ` as ${signalName(sig)}`} to the child`, { errno: rc < 0 ? -rc : undefined });
       },
       runPreStop: async (i, _command, timeoutMs, abort) => {
         await this.runHook(this.preStop[i - 1], `pre-stop[${i}]`, timeoutMs, abort);
@@ -412,6 +431,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         for (const pid of pids) this.d.addon.kill(pid, sig);
       },
     };
+  }
+
+  /** From the stop signal on, TERM and INT are the child's (SPEC §2): the native handler forwards
+   * them at once, as it does every other signal. The shutdown never goes back, so neither does this. */
+  private forwardShutdownSignals(): void {
+    for (const s of SHUTDOWN_SIGNALS) if (this.d.router.rewriteOf(s) !== 0) this.d.router.setMode(s, 'forward');
   }
 
   private onChildExit(status: ReapedStatus): void {
