@@ -1,5 +1,5 @@
-import { UsageError, parseDuration } from '../config/values';
-import { parseWaitTarget, probeOnce } from '../startup/wait-for';
+import { UsageError, parseDuration, parseWaitTarget } from '../config/values';
+import { probeOnce } from '../startup/wait-for';
 
 export const PROBE_USAGE = 'usage: hainit probe URL [--timeout DUR]   (URL: http(s)://host[:port]/path or tcp://host:port)\n';
 

@@ -1,8 +1,9 @@
-import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
-import { assertParses } from '../supervisor/command-line';
+import { existsSync } from 'node:fs';
+import { CheckTarget, CommandLine, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
+import { splitCommandLine } from './command-line';
 import { OPTIONS, OptionSpec, envName, takesValue } from './options';
 import {
-  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize,
+  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize, parseWaitTarget,
   parseStopSignal,
 } from './values';
 
@@ -182,7 +183,7 @@ function healthListen(src: Source): ListenAddress | undefined {
 }
 
 /** --ready-http/--ready-tcp/--ready-exec (or live-), in that order; names follow the same order. */
-function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
+function checkTargets(src: Source, prefix: 'ready' | 'live', shell: () => boolean): CheckTarget[] {
   const out: CheckTarget[] = [];
   const http = src.list(`${prefix}-http`);
   for (const text of http.items) out.push({ type: 'http', text, url: parseHttpUrl(text, http.what) });
@@ -191,8 +192,7 @@ function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
   const exec = src.list(`${prefix}-exec`);
   for (const text of exec.items) {
     if (text.trim() === '') throw new UsageError(`${exec.what}: empty command`);
-    assertParses(text, exec.what);
-    out.push({ type: 'exec', text, command: text });
+    out.push({ type: 'exec', text, argv: splitCommandLine(text, `${exec.what} "${text}"`, shell) });
   }
   return out;
 }
@@ -216,7 +216,18 @@ function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
 }
 
 /** argv (without node and script) and the environment -> what to do. Throws UsageError. */
-export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+/**
+ * argv and the environment to the validated Config: every value checked and every command line
+ * split here, once (`shellAvailable`: whether a line that needs a shell can have /bin/sh; asked
+ * only when one does).
+ */
+export function parseInvocation(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  shellAvailable: () => boolean = () => existsSync('/bin/sh'),
+): Invocation {
+  let shellKnown: boolean | undefined;
+  const shell = () => (shellKnown ??= shellAvailable());
   const { options, command } = splitAtCommand(argv);
   const flags = parseFlags(options);
   const src = new Source(flags, env);
@@ -236,10 +247,11 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     const [from, to] = parseRemapExit(item, re.what);
     remapExit.set(from, to);
   }
-  const postStart = src.value('post-start');
-  if (postStart) assertParses(postStart.text, postStart.what);
-  const preStop = src.list('pre-stop');
-  for (const line of preStop.items) assertParses(line, preStop.what);
+  const post = src.value('post-start');
+  const postStart: CommandLine | undefined = post && { text: post.text, argv: splitCommandLine(post.text, post.what, shell) };
+  const pre = src.list('pre-stop');
+  const preStop = pre.items.map((text, i): CommandLine => ({ text, argv: splitCommandLine(text, `${pre.what} #${i + 1}`, shell) }));
+  const wait = src.list('wait-for');
   const config: Config = {
     command,
     signalGroup: signalGroup(src),
@@ -253,16 +265,16 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     warnOnReap: src.flag('warn-on-reap') === true,
     gracePeriodMs: duration(src, 'grace-period', 30_000),
     shutdownDelayMs: duration(src, 'shutdown-delay', 0),
-    preStop: preStop.items,
+    preStop,
     preStopTimeoutMs: duration(src, 'pre-stop-timeout', 10_000),
     orphanGraceMs: duration(src, 'orphan-grace', 2_000),
-    waitFor: src.list('wait-for').items,
+    waitFor: wait.items.map((text) => parseWaitTarget(text, wait.what)),
     waitTimeoutMs: duration(src, 'wait-timeout', 60_000),
-    postStart: postStart?.text,
+    postStart,
     postStartTimeoutMs: duration(src, 'post-start-timeout', 30_000),
     healthListen: healthListen(src),
-    readinessChecks: checkTargets(src, 'ready'),
-    livenessChecks: checkTargets(src, 'live'),
+    readinessChecks: checkTargets(src, 'ready', shell),
+    livenessChecks: checkTargets(src, 'live', shell),
     startupTimeoutMs: src.value('startup-timeout') ? positiveDuration(src, 'startup-timeout', 0) : undefined,
     checkIntervalMs: positiveDuration(src, 'check-interval', 5_000),
     checkTimeoutMs: positiveDuration(src, 'check-timeout', 2_000),

@@ -8,10 +8,9 @@ import { descendants } from '../shutdown/leftovers';
 import { ShutdownActions, ShutdownSequence, cleanupLeftovers, timingWarnings } from '../shutdown/sequence';
 import { signalName } from '../signals/names';
 import { SignalEvent, SignalRouter, describeSender } from '../signals/router';
-import { WaitTarget, parseWaitTarget, waitForAll } from '../startup/wait-for';
+import { waitForAll } from '../startup/wait-for';
 import { MemoryReading, MemorySampler, MemoryStatus, MemoryWatchdog, samplerFor } from '../watch/memory';
 import { ChildRunner, describeExit } from './child';
-import { splitCommandLine } from './command-line';
 import { describeResult } from './command';
 import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
 import { Hooks, succeeded } from './hooks';
@@ -19,7 +18,6 @@ import { JobControl } from './job-control';
 import { Ending, Lifecycle, LifecycleEvent, Phase, decideExitCode } from './lifecycle';
 import { RestartController } from './restart';
 import { SHUTDOWN_SIGNALS, SIGCONT, SIGTERM, decideSignal } from './signal-policy';
-import { existsSync } from 'node:fs';
 
 export type { Phase } from './lifecycle';
 
@@ -65,9 +63,6 @@ export class Supervisor {
   readonly signalsForwarded = new Map<number, number>();
   /** signals that arrived before there was a child to forward them to */
   private readonly held: number[] = [];
-  private readonly preStop: readonly string[][];
-  private readonly postStart: readonly string[] | undefined;
-  private readonly waitTargets: readonly WaitTarget[];
   /** the signal that asked for the shutdown (or the stop signal, when hainit decided) */
   private shutdownBy: number | undefined;
   private stop: Stop | undefined;
@@ -85,10 +80,6 @@ export class Supervisor {
   constructor(private readonly d: SupervisorDeps) {
     const { config, log, clock } = d;
     this.lifecycle = new Lifecycle((m) => log.trace(m));
-    const shell = existsSync('/bin/sh');
-    this.preStop = config.preStop.map((c, i) => splitCommandLine(c, `--pre-stop #${i + 1}`, shell));
-    this.postStart = config.postStart === undefined ? undefined : splitCommandLine(config.postStart, '--post-start', shell);
-    this.waitTargets = config.waitFor.map((u) => parseWaitTarget(u, '--wait-for'));
     for (const w of timingWarnings(config)) log.warn(w);
     this.child = new ChildRunner({
       addon: d.addon, reaper: d.reaper, router: d.router, log, now: () => clock.now(), env: d.env,
@@ -204,8 +195,8 @@ export class Supervisor {
   /** --wait-for; an Ending when hainit must not start the child at all. */
   private async waitForDependencies(): Promise<Ending | undefined> {
     const { config, log, clock } = this.d;
-    if (this.waitTargets.length) {
-      const missing = await waitForAll(this.waitTargets, config.waitTimeoutMs, clock, log, this.idleAbort.signal);
+    if (config.waitFor.length) {
+      const missing = await waitForAll(config.waitFor, config.waitTimeoutMs, clock, log, this.idleAbort.signal);
       if (this.shutdownBy !== undefined) {
         log.info(`shutdown during --wait-for: the child never started: exiting with ${128 + this.shutdownBy}`);
         return { kind: 'stopped-before-start', signal: this.shutdownBy };
@@ -225,7 +216,8 @@ export class Supervisor {
     if (this.restartControl.count === 0) this.scheduleEarlyWarnings(this.child.pid as number);
     this.watchdog?.start();
     for (const sig of this.held.splice(0)) this.forwardHeld(sig);
-    if (this.postStart) void this.runPostStart(this.postStart, this.child.generation);
+    const { postStart } = this.d.config;
+    if (postStart) void this.runPostStart(postStart.argv, this.child.generation);
     else this.move('ready');
   }
 
@@ -433,7 +425,7 @@ export class Supervisor {
         this.d.log.info(`shutdown: ${signalName(received)} forwarded${sig === received ? '' : ` as ${signalName(sig)}`} to the child`, { errno: rc < 0 ? -rc : undefined });
       },
       runPreStop: async (i, _command, timeoutMs, abort) => {
-        await this.hooks.run(this.preStop[i - 1], `pre-stop[${i}]`, timeoutMs, abort);
+        await this.hooks.run(this.d.config.preStop[i - 1].argv, `pre-stop[${i}]`, timeoutMs, abort);
       },
       leftovers: () => (this.d.leftovers ?? ((hooks) => descendants(process.pid, hooks)))(this.hooks.running),
       signalAll: (pids, sig) => {
