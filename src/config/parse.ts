@@ -40,9 +40,22 @@ function splitAtCommand(argv: readonly string[]): { options: string[]; command: 
 function parseFlags(args: string[]): Record<string, Raw> {
   // `hainit -- app`, configured by HAINIT_* or not at all: node:util's parser costs start-up 0.5 ms
   if (args.length === 0) return {};
+  return parseTable(args, OPTIONS, false).values;
+}
+
+/**
+ * A subcommand's words (`hainit ps`, `hainit probe`) through its own option table (options.ts):
+ * the same parser, messages and `--name=value` forms as hainit's own options.
+ */
+export function parseSubcommand(args: readonly string[], table: readonly OptionSpec[]): { values: Record<string, Raw>; positionals: string[] } {
+  return parseTable([...args], table, true);
+}
+
+function parseTable(args: string[], table: readonly OptionSpec[], allowPositionals: boolean): { values: Record<string, Raw>; positionals: string[] } {
   const { parseArgs } = require('node:util') as typeof import('node:util');
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const o of OPTIONS) {
+  const byShortHere = new Map(table.filter((o) => o.short).map((o) => [o.short as string, o]));
+  for (const o of table) {
     options[o.name] = {
       type: takesValue(o) ? 'string' : 'boolean',
       ...(o.short ? { short: o.short } : {}),
@@ -50,15 +63,15 @@ function parseFlags(args: string[]): Record<string, Raw> {
     };
   }
   try {
-    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false, allowNegative: true });
-    return values as Record<string, Raw>;
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals, allowNegative: !allowPositionals });
+    return { values: values as Record<string, Raw>, positionals };
   } catch (e) {
     const message = String((e as Error).message);
     // node:util's own text spans three lines and speaks of positionals; say it in one, our way.
     const option = /^Option '(-[^' ]+)/.exec(message)?.[1];
     if (option && /ambiguous/.test(message)) {
       const value = args[args.indexOf(option) + 1] ?? '';
-      const long = option.startsWith('--') ? option : `--${byShort.get(option.slice(1))?.name ?? option.slice(1)}`;
+      const long = option.startsWith('--') ? option : `--${byShortHere.get(option.slice(1))?.name ?? option.slice(1)}`;
       throw new UsageError(`${option}: the value "${value}" starts with a dash; write it as ${long}=${value}`);
     }
     throw new UsageError(message.split('\n')[0].replace(/\. To specify a positional.*$/s, ''));
