@@ -12,7 +12,8 @@ export interface ChildRunnerDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly env: NodeJS.ProcessEnv;
-  readonly command: readonly string[];
+  /** as bytes when known: the child gets exactly what hainit was given */
+  readonly command: readonly (string | Buffer)[];
   /** -g: signals go to the child's process group */
   readonly signalGroup: boolean;
   /** told of each exit, after `status` is set and before `exited` resolves */
@@ -62,8 +63,9 @@ export class ChildRunner {
     this.generation++;
     router.setTarget(this.target);
     reaper.watch(result.pid, (status) => this.onExit(status));
-    if (opts.restart) log.info(`child restarted (restart ${opts.restart})`, { pid: result.pid, command: command.join(' ') });
-    else log.debug('child started', { pid: result.pid, command: command.join(' ') });
+    const shown = command.map(String).join(' ');
+    if (opts.restart) log.info(`child restarted (restart ${opts.restart})`, { pid: result.pid, command: shown });
+    else log.debug('child started', { pid: result.pid, command: shown });
     return undefined;
   }
 

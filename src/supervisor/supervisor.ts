@@ -29,6 +29,8 @@ export interface SupervisorDeps {
   readonly reaper: Reaper;
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
+  /** config.command as the bytes hainit was given, when known (native/app-env.ts) */
+  readonly rawCommand?: readonly Buffer[];
   /** tests: the memory measurement for --max-memory (default: /proc or the cgroup) */
   readonly memorySampler?: MemorySampler;
   /** tests: hainit's pid as job control sees it (default process.pid: PID 1 has no shell to stop to) */
@@ -83,7 +85,7 @@ export class Supervisor {
     for (const w of timingWarnings(config)) log.warn(w);
     this.child = new ChildRunner({
       addon: d.addon, reaper: d.reaper, router: d.router, log, now: () => clock.now(), env: d.env,
-      command: config.command, signalGroup: config.signalGroup,
+      command: d.rawCommand ?? config.command, signalGroup: config.signalGroup,
       onExit: (status) => this.onChildExit(status),
     });
     this.hooks = new Hooks({ addon: d.addon, reaper: d.reaper, log, env: d.env });
