@@ -1,3 +1,4 @@
+import type { WaitTarget } from './config';
 import { parseSignalName, signalName } from '../signals/names';
 
 /** A value the user gave that hainit cannot accept; main() turns it into exit 125. */
@@ -181,4 +182,18 @@ export function parseSize(text: string, what: string): SizeLimit {
   const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]]);
   if (bytes <= 0) throw bad(': must be more than 0');
   return { kind: 'bytes', bytes };
+}
+
+/** `tcp://host:port`, `http://…`, `https://…` (TLS not verified, as the kubelet does). */
+export function parseWaitTarget(text: string, what: string): WaitTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
+  }
+  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname || (url.protocol === 'tcp:' && !url.port)) {
+    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
+  }
+  return { text, url };
 }

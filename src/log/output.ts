@@ -274,6 +274,11 @@ export function setExitFlushMs(ms: number): void {
   exitFlushMs = ms;
 }
 
+/** How long the exit waits for a slow log reader: EXIT_FLUSH_MS, or 0 once the grace period is over. */
+export function exitFlushTime(): number {
+  return exitFlushMs;
+}
+
 /** Log lines hainit had to drop because its stderr was not being read (for /metrics). */
 export function logLinesDropped(): number {
   let n = 0;

@@ -9,7 +9,8 @@ export const SIGKILL = 9;
 export interface ShutdownTimings {
   readonly gracePeriodMs: number;
   readonly shutdownDelayMs: number;
-  readonly preStop: readonly string[];
+  /** the drain commands, as written (they run through the ShutdownActions) */
+  readonly preStop: readonly { readonly text: string }[];
   readonly preStopTimeoutMs: number;
   readonly orphanGraceMs: number;
 }
@@ -105,7 +106,7 @@ export class ShutdownSequence {
       if (act.childGone() || this.skip.signal.aborted) break;
       const left = this.killAt - clock.now();
       if (left <= 0) break;
-      await act.runPreStop(i + 1, t.preStop[i], Math.min(t.preStopTimeoutMs, left), this.skip.signal);
+      await act.runPreStop(i + 1, t.preStop[i].text, Math.min(t.preStopTimeoutMs, left), this.skip.signal);
     }
     act.enterPhase('stopping');
     if (!act.childGone()) {

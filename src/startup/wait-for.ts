@@ -1,27 +1,8 @@
 import { CancelSignal } from '../cancel';
 import { httpModule, httpsModule, netModule } from '../lazy';
-import { UsageError } from '../config/values';
+import type { WaitTarget } from '../config/config';
 import { Logger } from '../log/logger';
 import { Clock, longTimeout } from '../shutdown/clock';
-
-export interface WaitTarget {
-  readonly text: string;
-  readonly url: URL;
-}
-
-/** `tcp://host:port`, `http://…`, `https://…` (TLS not verified, as the kubelet does). */
-export function parseWaitTarget(text: string, what: string): WaitTarget {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
-  }
-  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname || (url.protocol === 'tcp:' && !url.port)) {
-    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
-  }
-  return { text, url };
-}
 
 const hostOf = (u: URL) => u.hostname.replace(/^\[|\]$/g, '');
 

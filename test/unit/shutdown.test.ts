@@ -50,7 +50,7 @@ function world(clock: FakeClock, opts: { honours?: number[]; drainMs?: number[];
   return { act, events, exit };
 }
 
-const timings = { gracePeriodMs: 30_000, shutdownDelayMs: 5_000, preStop: ['drain-a', 'drain-b'], preStopTimeoutMs: 10_000, orphanGraceMs: 2_000 };
+const timings = { gracePeriodMs: 30_000, shutdownDelayMs: 5_000, preStop: [{ text: 'drain-a' }, { text: 'drain-b' }], preStopTimeoutMs: 10_000, orphanGraceMs: 2_000 };
 
 describe('shutdown sequence (virtual time)', () => {
   it('runs the phases in order: readiness off, delay, drains in order, then the stop signal', async () => {

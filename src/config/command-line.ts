@@ -1,4 +1,4 @@
-import { UsageError } from '../config/values';
+import { UsageError } from './values';
 
 /** Characters that only a shell gives meaning to, outside quotes. */
 const SHELL_SYNTAX = new Set([...'|&;<>()$`*?[]{}~#!\n']);
@@ -9,12 +9,12 @@ const SHELL_SYNTAX = new Set([...'|&;<>()$`*?[]{}~#!\n']);
  * variables, redirections, globs) runs with `/bin/sh -c` when the image has one; else it is
  * refused at start-up.
  */
-export function splitCommandLine(line: string, what: string, shellAvailable: boolean): string[] {
+export function splitCommandLine(line: string, what: string, shellAvailable: () => boolean): string[] {
   assertParses(line, what);
   const words = splitSimple(line);
   if (words && words.length > 0) return words;
   if (words && words.length === 0) throw new UsageError(`${what}: empty command`);
-  if (!shellAvailable) {
+  if (!shellAvailable()) {
     throw new UsageError(`${what}: "${line}" needs a shell (pipes, ;, &&, $VARS, redirections or globs) and /bin/sh does not exist; write it as a plain command`);
   }
   return ['/bin/sh', '-c', line];
