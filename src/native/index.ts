@@ -76,11 +76,13 @@ export function native(): NativeAddon {
   return addon;
 }
 
-/** npm install: node-gyp built the addon beside the compiled sources. */
+/** npm install: node-gyp-build finds build/Release/hainit.node (built from source at install)
+ * or else the package's prebuild for this platform (prebuilds/linux-ARCH/hainit.glibc.node). */
 function loadFromPackage(): NativeAddon {
-  // lib/src/native/index.js -> build/Release/hainit.node. process.dlopen, not require: the
-  // module loader's resolution (realpath, package scope, module paths) showed up in start-up.
-  return dlopen(`${__dirname}/../../../build/Release/hainit.node`);
+  // lib/src/native/index.js -> the package root. Only the path comes from node-gyp-build; the
+  // load is process.dlopen, not require: the module loader's resolution showed up in start-up.
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  return dlopen(nodeGypBuild.path(`${__dirname}/../../..`));
 }
 
 /** The name of the addon, as an SEA asset (scripts/build-binary.mjs) and beside the binary. */
