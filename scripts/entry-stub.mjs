@@ -5,8 +5,9 @@
 //   buildStub({ arch: 'x86_64' | 'aarch64', work }) -> { code: Buffer, jump: number }
 //
 // aarch64 uses the cross tools (aarch64-linux-gnu-gcc, -ld, -objcopy, -nm). The blob is linked
-// twice, at address 0 and at 0x10000: it must come out the same, or some instruction holds an
-// absolute address, which would be wrong wherever the patcher puts the stub.
+// twice, at address 0 and at 0x10010 (16-byte aligned like the patcher's spot, not page-aligned):
+// it must come out the same, or some instruction holds an absolute or page-relative address,
+// which would be wrong wherever the patcher puts the stub.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -34,11 +35,14 @@ export function buildStub({ arch = 'x86_64', work }) {
   const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const stubO = path.join(work, `entry-${arch}-stub.o`);
   const trampO = path.join(work, `entry-${arch}-trampoline.o`);
-  run(t.cc, [...CFLAGS, ...(arch === 'x86_64' ? ['-fcf-protection=none'] : []), '-c', '-o', stubO, path.join(src, 'stub.c')]);
+  // aarch64: the tiny code model addresses data with `adr` (exact, +-1 MiB) instead of `adrp`
+  // (4 KiB pages), which would be wrong wherever the stub is not page-aligned, as it is here.
+  const archFlags = arch === 'x86_64' ? ['-fcf-protection=none'] : ['-mcmodel=tiny'];
+  run(t.cc, [...CFLAGS, ...archFlags, '-c', '-o', stubO, path.join(src, 'stub.c')]);
   run(t.cc, ['-c', '-o', trampO, path.join(src, `${arch}.S`)]);
   const blobs = [];
   let jump = -1;
-  for (const base of ['0', '0x10000']) {
+  for (const base of ['0', '0x10010']) {
     const elf = path.join(work, `entry-${arch}-${base}.elf`);
     const bin = path.join(work, `entry-${arch}-${base}.bin`);
     run(t.ld, ['-T', path.join(src, 'stub.ld'), '--defsym', `BASE=${base}`, '-z', 'noexecstack', '--no-warn-rwx-segments', '-o', elf, trampO, stubO]);

@@ -78,12 +78,7 @@ export function patchEntry(file, stub, jump) {
   ];
   for (const seg of candidates) {
     if (seg.filesz !== seg.memsz) continue;
-    // aarch64 code reaches its data with adrp, which counts in 4 KiB pages from its own page:
-    // the stub was linked at a page start (scripts/entry-stub.mjs), so it must start a page here
-    // too, or every string it reads is off by its offset in the page (the addon note would never
-    // be found, and NODE_* would not be told from the rest). x86-64 addresses by exact offsets.
-    const align = machine === EM_AARCH64 ? 4096 : 16;
-    const pad = (align - ((seg.vaddr + seg.filesz) % align)) % align;
+    const pad = (16 - ((seg.vaddr + seg.filesz) % 16)) % 16;
     const offset = seg.offset + seg.filesz + pad;
     const vaddr = seg.vaddr + seg.filesz + pad;
     const end = offset + stub.length;

@@ -1,7 +1,7 @@
 /* The entry point of dist/hainit, before Node's own _start (scripts/patch-entry.mjs puts it
  * there; native/entry/<arch>.S calls hainit_stub_main with the initial stack pointer).
  *
- * Freestanding: no libc, no relocations (scripts/build-binary.mjs links it twice at different
+ * Freestanding: no libc, no relocations (scripts/entry-stub.mjs links it twice at different
  * addresses and refuses it if the two differ), raw system calls (sys.h). Nothing here may fail
  * loudly: whatever does not work is left undone and the loader (src/native/index.ts) explains.
  *
