@@ -21,7 +21,7 @@ import { measureSignals, measureSteadyRss, reapRound, reapSubjects, steadySubjec
 import { LoadedSignalResult, ProbeSubject, bareServer, bareServerName, hainitOn, hardenedServer, hainitServer, measureProbe, measureSignalsUnderLoad, probeRatio, startBare } from './probe';
 import { CostResult, costToolsMissing, measureCost } from './cost';
 import { distRef, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
-import { DIST_HAINIT, Init, NODE, ROOT, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
+import { DIST_HAINIT, Init, NODE, ROOT, ensureNode22, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
 
 interface Options {
   quick: boolean;
@@ -51,7 +51,7 @@ const SETTINGS = {
   quick: { startupRuns: 30, startupPasses: 3, peakRuns: 5, steadyRounds: 1, settleMs: 500, orphans: 2000, e2eRounds: 3, zombieRounds: 2, signals: 300, gapUs: 1000, probePasses: 2, probeSeconds: 1, costWarm: { 'keep-alive': 20000, close: 3000 }, costCount: { 'keep-alive': 2000, close: 1000 } },
 };
 
-const TARGET = { startup: 1.15, rss: 1.15, reap: 1.5, forwardP99Us: 1000, probeRps: 0.9 };
+const TARGET = { startup: 1.10, rss: 1.15, reap: 1.5, forwardP99Us: 1000, probeRps: 0.9 };
 
 const out: string[] = [];
 function say(s = ''): void {
@@ -75,6 +75,8 @@ async function main(): Promise<void> {
   const S = opt.quick ? SETTINGS.quick : SETTINGS.full;
   const want = (s: string): boolean => opt.only.size === 0 || opt.only.has(s);
   const list: Init[] = inits();
+  // Node 22's code cache is not trained in advance: its first run makes it (bin/hainit), as for a user.
+  ensureNode22();
   const flavours = nodeFlavours();
   const mainFlavour = flavours[0];
   ensureBinary();
