@@ -17,7 +17,7 @@
 //      and postject injects the blob, flipping the sentinel fuse.
 //   5. The entry stub (native/entry/, built by scripts/entry-stub.mjs) becomes the entry point
 //      (scripts/patch-entry.mjs): it keeps the signal mask and ignored set hainit was started
-//      with from Node's reset, for the children (SPEC §1), hides the application's NODE_*
+//      with from Node's reset, for the children (README "Signals"), hides the application's NODE_*
 //      settings from hainit's own Node, and puts the addon in a sealed memfd.
 // No snapshot (the native addon cannot live in one). The code caches make two builds differ
 // byte for byte; everything else is deterministic.
