@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -337,6 +338,12 @@ static napi_value js_pdeathsig(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &sig, &unused)) return NULL;
   return mk_i32(env, prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0 ? 0 : -errno);
 }
+/* receiveBuffer(fd, bytes) -> 0 | -errno: SO_RCVBUF (sockets accepted on a listening socket inherit it). */
+static napi_value js_rcvbuf(napi_env env, napi_callback_info info) {
+  int32_t fd, bytes;
+  if (!js_two_ints(env, info, &fd, &bytes)) return NULL;
+  return mk_i32(env, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno);
+}
 /* The inherited descriptors still open as the same file: a number Node's start-up used and
  * closed may since have been reused by hainit (a listening socket), and must not leak. */
 static napi_value js_inherited(napi_env env, napi_callback_info info) {
@@ -456,6 +463,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
     {"signalsSkipped", NULL, js_sig_skipped, NULL, NULL, NULL, napi_default, NULL},
     {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
+    {"receiveBuffer", NULL, js_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -3,31 +3,57 @@ import { AddressInfo, Socket } from 'node:net';
 import { ListenAddress } from '../config/config';
 import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
+import { native } from '../native';
 import { Check, Now } from './checks';
+import { Connections, DefenceLog, connectionCap, fdLimit } from './guard';
 import { METRICS_CONTENT_TYPE } from './metrics';
 import { ENDPOINTS, Endpoint } from './registry';
 import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
 
 /**
  * Limits of the probe server. Probes are tiny GETs answered from memory, so anything slow or big
- * is an attack or a bug: it gets a short deadline instead of a share of PID 1's event loop.
+ * is an attack or a bug: it gets a bounded share of PID 1's event loop and memory, and never the
+ * power to keep a fresh probe out (src/health/guard.ts).
+ *
+ * There is no short header or request timeout: a slot held by a slow client is taken back when a
+ * new connection needs it (maxConnections), and a client cut off reconnects at once. Node checks
+ * those timeouts for all connections together, so the clients that came together are cut together
+ * and come back together: libuv accepts one connection per event-loop turn, and a probe waited
+ * behind thousands of them (p99 340-460 ms with 6,000 idle or slow clients, 2 s timeouts).
  */
 export const SERVER_LIMITS = {
-  /** a client must finish its request headers within this (slowloris) */
-  headersTimeoutMs: 2_000,
-  requestTimeoutMs: 5_000,
-  /** Node checks the two timeouts above on this period (default 30 s, far too coarse here) */
-  checkingIntervalMs: 500,
+  /** a connection without traffic (nothing sent, or a request left unfinished) is closed after
+   * this plus up to idleJitterMs, spread so that clients that came together do not return together */
+  idleTimeoutMs: 10_000,
+  idleJitterMs: 5_000,
   /** keep-alive is bounded in time, not in requests: Node's maxRequestsPerSocket cost 15% of the
    * throughput at 1,000 and 9% even at 100,000 (a Keep-Alive header and bookkeeping on every
    * answer, plus reconnects), and one busy connection is already held in check by maxPipelined */
   keepAliveTimeoutMs: 5_000,
   maxHeaderBytes: 8_192,
   maxHeadersCount: 50,
-  maxConnections: 256,
+  /** connections held at most (--health-max-connections; the descriptor limit may lower it, see
+   * connectionCap). At the cap a new connection is taken and the least recently active one is
+   * closed: a fresh probe is never refused, whoever holds the others. */
+  maxConnections: 4_096,
+  /** the kernel's accept queue (listen backlog; the kernel caps it at net.core.somaxconn): room
+   * for the connections that arrive while hainit is busy, so that a probe's SYN is not dropped */
+  backlog: 4_096,
+  /** descriptors kept out of the connection cap: hainit's own, its checks' and commands' */
+  reservedFds: 256,
+  /** SO_RCVBUF of every connection (set on the listening socket, the kernel doubles it): what one
+   * read can bring, hence how many pipelined requests node:http parses at once (~100 instead of
+   * ~1,800 with the default 64 KiB reads). A probe is 100-300 bytes; 8 KiB headers still arrive. */
+  receiveBufferBytes: 1_024,
   /** requests one connection may have parsed in a single event-loop turn: a probe never
    * pipelines, and a pipelined flood would hold PID 1's event loop while node:http answers it */
   maxPipelined: 32,
+  /** a connection cut off for pipelining is held this long, unread, before it is closed */
+  pipelineHoldMs: 5_000,
+  /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
+  pipelineHeldMax: 256,
+  /** what the endpoint did against hostile clients is logged at most once per this */
+  defenceLogMs: 10_000,
 } as const;
 
 export interface ServerDeps {
@@ -40,6 +66,8 @@ export interface ServerDeps {
   readonly wallNow?: () => number;
   /** called before each answer: brings the lifecycle up to date with signals already received */
   readonly catchUp?: () => void;
+  /** --health-max-connections; default SERVER_LIMITS.maxConnections (both lowered to fit the descriptor limit) */
+  readonly maxConnections?: number;
 }
 
 interface Answer {
@@ -187,7 +215,10 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, w: Wire, requ
   res.end(req.method === 'HEAD' ? undefined : w.body);
 }
 
-type BurstSocket = Socket & { hainitTurn?: number; hainitBurst?: number };
+type BurstSocket = Socket & { hainitTurn?: number; hainitBurst?: number; hainitHeld?: boolean; _handle?: { readStop?: () => number } | null };
+
+/** Pipelining connections currently held (not read, not yet closed). */
+let held = 0;
 
 /** Event-loop turns, counted only while requests come in (one setImmediate per busy turn). */
 let turn = 0;
@@ -204,9 +235,11 @@ function currentTurn(): number {
 }
 
 /** Counts the requests a connection had parsed in this turn of the event loop; past the limit the
- * connection is dropped, so the rest of what it sent is never answered. */
-function pipelineFlood(socket: BurstSocket, limit: number): boolean {
-  if (socket.destroyed) return true;
+ * connection is cut off: the rest of what it sent is never answered. It is not read any more and
+ * is closed only SERVER_LIMITS.pipelineHoldMs later (at most pipelineHeldMax at a time): a flooder
+ * closed at once reconnects and floods again, and each of its connections costs a read's parse. */
+function pipelineFlood(socket: BurstSocket, limit: number, defence: DefenceLog): boolean {
+  if (socket.hainitHeld || socket.destroyed) return true;
   const t = currentTurn();
   if (socket.hainitTurn !== t) {
     socket.hainitTurn = t;
@@ -214,26 +247,53 @@ function pipelineFlood(socket: BurstSocket, limit: number): boolean {
   }
   socket.hainitBurst = (socket.hainitBurst ?? 0) + 1;
   if (socket.hainitBurst <= limit) return false;
-  socket.destroy();
+  defence.note('pipelined');
+  socket.hainitHeld = true;
+  if (held >= SERVER_LIMITS.pipelineHeldMax || !socket._handle?.readStop || socket._handle.readStop() !== 0) {
+    socket.destroy();
+    return true;
+  }
+  held++;
+  setTimeout(() => {
+    held--;
+    socket.destroy();
+  }, SERVER_LIMITS.pipelineHoldMs).unref();
   return true;
 }
+
+type ServedSocket = Socket & { hainitServed?: boolean };
+
+/** The idle timeouts' spread comes in steps: node's timers keep one list per distinct duration. */
+const IDLE_STEP_MS = 250;
+
+/** What listen() needs to know of a server made by createHealthServer. */
+const GUARDS = new WeakMap<http.Server, { backlog: number; defence: DefenceLog }>();
 
 /** The probe server, not yet listening. */
 export function createHealthServer(d: ServerDeps): http.Server {
   const L = SERVER_LIMITS;
   const plain = new Map<string, Wire>();
+  const fds = fdLimit();
+  const { cap, backlog, limitedBy } = connectionCap(L, d.maxConnections, fds);
+  if (limitedBy !== undefined && d.maxConnections !== undefined) {
+    d.log.warn(`--health-max-connections ${d.maxConnections}: the descriptor limit (${limitedBy}) leaves room for ${cap}; holding at most ${cap}`);
+  }
+  const defence: DefenceLog = new DefenceLog(d.log, L.defenceLogMs, () => ({ cap, held: conns.size, busiest: conns.busiest() }));
+  const conns: Connections = new Connections(cap, defence);
   const server = http.createServer(
     {
-      headersTimeout: L.headersTimeoutMs,
-      requestTimeout: L.requestTimeoutMs,
-      connectionsCheckingInterval: L.checkingIntervalMs,
+      // off: idleTimeoutMs and the connection cap do their work, spread over time
+      headersTimeout: 0,
+      requestTimeout: 0,
       keepAliveTimeout: L.keepAliveTimeoutMs,
       maxHeaderSize: L.maxHeaderBytes,
       // Probes from odd clients (busybox wget, HTTP/1.0) are still probes.
       requireHostHeader: false,
     },
     (req, res) => {
-      if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined)) return;
+      if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined, defence)) return;
+      conns.touch(req.socket);
+      (req.socket as ServedSocket).hainitServed = true;
       d.catchUp?.();
       const h = requestHeaders(req.rawHeaders);
       let w: Wire;
@@ -246,8 +306,20 @@ export function createHealthServer(d: ServerDeps): http.Server {
       send(req, res, w, h.body);
     },
   );
-  server.maxConnections = L.maxConnections;
   server.maxHeadersCount = L.maxHeadersCount;
+  // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
+  server.on('connection', (socket: Socket) => {
+    conns.add(socket);
+    socket.setTimeout(L.idleTimeoutMs + IDLE_STEP_MS * Math.floor((Math.random() * L.idleJitterMs) / IDLE_STEP_MS));
+  });
+  // A socket's timeout: the idle one above until a request is answered, then node:http's
+  // keep-alive timeout. With a listener here node:http leaves the closing to it.
+  server.on('timeout', (socket: Socket) => {
+    if (!(socket as ServedSocket).hainitServed) defence.note('timedOut');
+    socket.destroy();
+  });
+  GUARDS.set(server, { backlog, defence });
+  d.log.debug('health endpoint limits', { max_connections: cap, backlog, descriptor_limit: fds });
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     d.log.trace(`health endpoint: bad request: ${err.code ?? err.message}`);
@@ -266,6 +338,18 @@ export function createHealthServer(d: ServerDeps): http.Server {
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   return server;
+}
+
+/** SO_RCVBUF on the listening socket, inherited by every connection it accepts (SERVER_LIMITS.receiveBufferBytes). */
+function smallReceiveBuffer(server: http.Server, log: Logger): void {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  let r: number | string = 'no descriptor';
+  try {
+    if (typeof fd === 'number' && fd >= 0) r = native().receiveBuffer(fd, SERVER_LIMITS.receiveBufferBytes);
+  } catch (e) {
+    r = (e as Error).message;
+  }
+  if (r !== 0) log.debug('health endpoint: the receive buffer keeps its default size', { error: String(r) });
 }
 
 const WHY: Record<string, string> = {
@@ -288,11 +372,17 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
       const why = e.code ? `${WHY[e.code] ?? e.message} (${e.code})` : e.message;
       reject(new UsageError(`--health-listen ${formatAddress(address)}: cannot listen: ${why}`));
     };
+    const guard = GUARDS.get(server);
     server.once('error', onError);
-    server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+    server.listen({ host: address.host, port: address.port, exclusive: true, backlog: guard?.backlog }, () => {
       server.off('error', onError);
-      // From now on an error (EMFILE on accept) is logged; the server goes on.
-      server.on('error', (e: NodeJS.ErrnoException) => log.warn(`health endpoint: ${e.code ?? e.message}`));
+      // From now on an error is logged and the server goes on; running out of descriptors on
+      // accept (which the connection cap is sized to avoid) is counted in the rate-limited line.
+      server.on('error', (e: NodeJS.ErrnoException) => {
+        if (guard && (e.code === 'EMFILE' || e.code === 'ENFILE')) guard.defence.note('refused');
+        else log.warn(`health endpoint: ${e.code ?? e.message}`);
+      });
+      if (guard) smallReceiveBuffer(server, log);
       resolve(server.address() as AddressInfo);
     });
   });

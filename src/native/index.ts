@@ -61,6 +61,8 @@ export interface NativeAddon {
   exec(path: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]): number;
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
+  /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
+  receiveBuffer(fd: number, bytes: number): number;
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry-stub.S), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;

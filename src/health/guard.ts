@@ -1,0 +1,158 @@
+/**
+ * The probe endpoint against hostile clients (issue 14): whoever holds connections, a fresh probe
+ * is taken and answered. Connections are held in order of last activity; at the cap each new one
+ * closes the least recently active (an idle socket, one that never finished its headers, a
+ * keep-alive holder between requests), so the kubelet's new connection is never refused. What was
+ * done is logged in one line at most every SERVER_LIMITS.defenceLogMs.
+ */
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { Logger } from '../log/logger';
+
+/** RLIMIT_NOFILE's soft limit (Node has raised it to the hard limit at start-up), undefined when unknown. */
+export function fdLimit(limits = '/proc/self/limits'): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(limits, 'utf8'));
+    if (!m) return undefined;
+    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CapLimits {
+  readonly maxConnections: number;
+  readonly backlog: number;
+  readonly reservedFds: number;
+}
+
+/**
+ * How many connections the endpoint holds, and the listen backlog. Held connections, the accept
+ * queue hainit may take in one turn (the backlog) and hainit's own descriptors must fit under the
+ * descriptor limit: past it accept() fails (EMFILE) and libuv closes whatever waits, probes too.
+ */
+export function connectionCap(L: CapLimits, requested: number | undefined, fds: number | undefined): { cap: number; backlog: number; limitedBy?: number } {
+  const want = requested ?? L.maxConnections;
+  if (fds === undefined) return { cap: want, backlog: L.backlog };
+  const backlog = Math.max(16, Math.min(L.backlog, Math.floor(fds / 4)));
+  const room = Math.max(16, fds - backlog - Math.min(L.reservedFds, Math.floor(fds / 8)));
+  return room < want ? { cap: room, backlog, limitedBy: fds } : { cap: want, backlog };
+}
+
+type Counter = 'evicted' | 'timedOut' | 'pipelined' | 'refused';
+
+/** Counts what the endpoint did to clients and says so, at most once per `everyMs` (the first at once). */
+export class DefenceLog {
+  private counts: Record<Counter, number> = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  private lastAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  /** every count since start, for tests and diagnostics */
+  readonly total: Record<Counter, number> = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+
+  constructor(
+    private readonly log: Logger,
+    private readonly everyMs: number,
+    private readonly describe: () => { cap: number; held: number; busiest?: { peer: string; count: number } },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  note(what: Counter, n = 1): void {
+    this.counts[what] += n;
+    this.total[what] += n;
+    if (this.timer) return;
+    const wait = this.lastAt + this.everyMs - this.now();
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait).unref();
+  }
+
+  flush(): void {
+    this.timer = undefined;
+    const c = this.counts;
+    if (c.evicted + c.timedOut + c.pipelined + c.refused === 0) return;
+    const since = Number.isFinite(this.lastAt) ? `in the last ${Math.round((this.now() - this.lastAt) / 1000)} s` : 'just now';
+    this.lastAt = this.now();
+    const d = this.describe();
+    const parts: string[] = [];
+    if (c.evicted) parts.push(`closed ${c.evicted} least recently active connection${c.evicted === 1 ? '' : 's'} to stay at the cap of ${d.cap}`);
+    if (c.timedOut) parts.push(`closed ${c.timedOut} idle without a complete request`);
+    if (c.pipelined) parts.push(`dropped ${c.pipelined} pipelining more than the limit per turn`);
+    if (c.refused) parts.push(`refused ${c.refused} (no descriptor left)`);
+    this.log.warn(`health endpoint: busy clients ${since}: ${parts.join('; ')}`, {
+      connections: d.held,
+      busiest_peer: d.busiest?.peer,
+      busiest_peer_connections: d.busiest?.count,
+    });
+    this.counts = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * The connections held, least recently active first (a Set keeps insertion order: a request
+ * moves its connection to the end). Past the cap the oldest are closed once the accept loop is
+ * done (setImmediate): closing them at once would let their owners reconnect within the same
+ * accept loop, which libuv runs until the queue is empty.
+ */
+export class Connections {
+  private readonly held = new Set<Socket>();
+  private pending = false;
+  private readonly onClose: () => void;
+
+  constructor(
+    readonly cap: number,
+    private readonly defence: DefenceLog,
+  ) {
+    const held = this.held;
+    this.onClose = function (this: Socket) {
+      held.delete(this);
+    };
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  add(socket: Socket): void {
+    this.held.add(socket);
+    socket.on('close', this.onClose);
+    if (this.held.size > this.cap && !this.pending) {
+      this.pending = true;
+      setImmediate(() => this.evict());
+    }
+  }
+
+  /** a request arrived on `socket`: it is now the most recently active */
+  touch(socket: Socket): void {
+    if (this.held.delete(socket)) this.held.add(socket);
+  }
+
+  private evict(): void {
+    this.pending = false;
+    let n = this.held.size - this.cap;
+    if (n <= 0) return;
+    const evicted = n;
+    for (const s of this.held) {
+      if (n-- <= 0) break;
+      this.held.delete(s);
+      s.destroy();
+    }
+    this.defence.note('evicted', evicted);
+  }
+
+  /** The peer address holding the most connections (scans them all: for the rate-limited log only). */
+  busiest(): { peer: string; count: number } | undefined {
+    const per = new Map<string, number>();
+    let best: { peer: string; count: number } | undefined;
+    for (const s of this.held) {
+      const peer = s.remoteAddress ?? '?';
+      const n = (per.get(peer) ?? 0) + 1;
+      per.set(peer, n);
+      if (!best || n > best.count) best = { peer, count: n };
+    }
+    return best;
+  }
+}
