@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -344,6 +346,45 @@ static napi_value js_rcvbuf(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &fd, &bytes)) return NULL;
   return mk_i32(env, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno);
 }
+/* triage(listenFd, max, quietMs) -> [closed, fd...]: accepts up to `max` waiting connections
+ * and closes (RST) each that has been quiet for quietMs since its handshake or its last byte and
+ * holds no complete request head (no blank line in what it sent, up to 8 KiB); returns the others,
+ * non-blocking and close-on-exec, for the caller to serve. */
+static napi_value js_triage(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  int lfd = get_i32(env, a[0]), max = get_i32(env, a[1]), quiet = get_i32(env, a[2]);
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  uint32_t n = 1;
+  int closed = 0;
+  static char peek[8192];
+  for (int i = 0; i < max; i++) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;
+    }
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    int drop = 0;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_last_data_recv >= (unsigned)quiet) {
+      ssize_t got = recv(fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+      drop = got < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK) : !memmem(peek, (size_t)got, "\r\n\r\n", 4) && !memmem(peek, (size_t)got, "\n\n", 2);
+    }
+    if (drop) {
+      struct linger l = {1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      close(fd);
+      closed++;
+      continue;
+    }
+    napi_set_element(env, arr, n++, mk_i32(env, fd));
+  }
+  napi_set_element(env, arr, 0, mk_i32(env, closed));
+  return arr;
+}
 /* The inherited descriptors still open as the same file: a number Node's start-up used and
  * closed may since have been reused by hainit (a listening socket), and must not leak. */
 static napi_value js_inherited(napi_env env, napi_callback_info info) {
@@ -464,6 +505,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"signalsSkipped", NULL, js_sig_skipped, NULL, NULL, NULL, napi_default, NULL},
     {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
     {"receiveBuffer", NULL, js_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
+    {"triage", NULL, js_triage, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -39,15 +39,15 @@ export function connectionCap(L: CapLimits, requested: number | undefined, fds: 
   return room < want ? { cap: room, backlog, limitedBy: fds } : { cap: want, backlog };
 }
 
-type Counter = 'evicted' | 'timedOut' | 'pipelined' | 'refused';
+type Counter = 'evicted' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';
 
 /** Counts what the endpoint did to clients and says so, at most once per `everyMs` (the first at once). */
 export class DefenceLog {
-  private counts: Record<Counter, number> = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  private counts: Record<Counter, number> = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
   private lastAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   /** every count since start, for tests and diagnostics */
-  readonly total: Record<Counter, number> = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  readonly total: Record<Counter, number> = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -68,12 +68,13 @@ export class DefenceLog {
   flush(): void {
     this.timer = undefined;
     const c = this.counts;
-    if (c.evicted + c.timedOut + c.pipelined + c.refused === 0) return;
+    if (c.evicted + c.triaged + c.timedOut + c.pipelined + c.refused === 0) return;
     const since = Number.isFinite(this.lastAt) ? `in the last ${Math.round((this.now() - this.lastAt) / 1000)} s` : 'just now';
     this.lastAt = this.now();
     const d = this.describe();
     const parts: string[] = [];
     if (c.evicted) parts.push(`closed ${c.evicted} least recently active connection${c.evicted === 1 ? '' : 's'} to stay at the cap of ${d.cap}`);
+    if (c.triaged) parts.push(`reset ${c.triaged} waiting to be accepted without a request`);
     if (c.timedOut) parts.push(`closed ${c.timedOut} idle without a complete request`);
     if (c.pipelined) parts.push(`dropped ${c.pipelined} pipelining more than the limit per turn`);
     if (c.refused) parts.push(`refused ${c.refused} (no descriptor left)`);
@@ -82,7 +83,7 @@ export class DefenceLog {
       busiest_peer: d.busiest?.peer,
       busiest_peer_connections: d.busiest?.count,
     });
-    this.counts = { evicted: 0, timedOut: 0, pipelined: 0, refused: 0 };
+    this.counts = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
   }
 
   close(): void {
@@ -127,6 +128,7 @@ export class Connections {
 
   /** a request arrived on `socket`: it is now the most recently active */
   touch(socket: Socket): void {
+    (socket as Socket & { hainitServed?: boolean }).hainitServed = true;
     if (this.held.delete(socket)) this.held.add(socket);
   }
 

@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import { closeSync } from 'node:fs';
 import { AddressInfo, Socket } from 'node:net';
 import { ListenAddress } from '../config/config';
 import { UsageError } from '../config/values';
@@ -35,7 +36,7 @@ export const SERVER_LIMITS = {
   /** connections held at most (--health-max-connections; the descriptor limit may lower it, see
    * connectionCap). At the cap a new connection is taken and the least recently active one is
    * closed: a fresh probe is never refused, whoever holds the others. */
-  maxConnections: 4_096,
+  maxConnections: 2_048,
   /** the kernel's accept queue (listen backlog; the kernel caps it at net.core.somaxconn): room
    * for the connections that arrive while hainit is busy, so that a probe's SYN is not dropped */
   backlog: 4_096,
@@ -52,6 +53,11 @@ export const SERVER_LIMITS = {
   pipelineHoldMs: 5_000,
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
+  /** at the cap, waiting connections looked at per accepted one (triage); how long a connection
+   * must have been quiet, without a complete request head, to be reset there (a probe sends its
+   * request right after connecting: 10 ms reset one now and then on this loaded machine) */
+  triageBatch: 64,
+  triageQuietMs: 100,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
 } as const;
@@ -267,7 +273,13 @@ type ServedSocket = Socket & { hainitServed?: boolean };
 const IDLE_STEP_MS = 250;
 
 /** What listen() needs to know of a server made by createHealthServer. */
-const GUARDS = new WeakMap<http.Server, { backlog: number; defence: DefenceLog }>();
+interface Guard {
+  readonly backlog: number;
+  readonly defence: DefenceLog;
+  /** the listening socket's descriptor once listening, for triage */
+  listenFd: number;
+}
+const GUARDS = new WeakMap<http.Server, Guard>();
 
 /** The probe server, not yet listening. */
 export function createHealthServer(d: ServerDeps): http.Server {
@@ -293,7 +305,6 @@ export function createHealthServer(d: ServerDeps): http.Server {
     (req, res) => {
       if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined, defence)) return;
       conns.touch(req.socket);
-      (req.socket as ServedSocket).hainitServed = true;
       d.catchUp?.();
       const h = requestHeaders(req.rawHeaders);
       let w: Wire;
@@ -308,9 +319,19 @@ export function createHealthServer(d: ServerDeps): http.Server {
   );
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
+  const guard: Guard = { backlog, defence, listenFd: -1 };
+  let triaging = false;
   server.on('connection', (socket: Socket) => {
     conns.add(socket);
     socket.setTimeout(L.idleTimeoutMs + IDLE_STEP_MS * Math.floor((Math.random() * L.idleJitterMs) / IDLE_STEP_MS));
+    if (conns.size > cap && !triaging && guard.listenFd >= 0) {
+      triaging = true;
+      try {
+        triage(server, guard, d.log);
+      } finally {
+        triaging = false;
+      }
+    }
   });
   // A socket's timeout: the idle one above until a request is answered, then node:http's
   // keep-alive timeout. With a listener here node:http leaves the closing to it.
@@ -318,7 +339,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
     if (!(socket as ServedSocket).hainitServed) defence.note('timedOut');
     socket.destroy();
   });
-  GUARDS.set(server, { backlog, defence });
+  GUARDS.set(server, guard);
   d.log.debug('health endpoint limits', { max_connections: cap, backlog, descriptor_limit: fds });
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -340,8 +361,9 @@ export function createHealthServer(d: ServerDeps): http.Server {
   return server;
 }
 
-/** SO_RCVBUF on the listening socket, inherited by every connection it accepts (SERVER_LIMITS.receiveBufferBytes). */
-function smallReceiveBuffer(server: http.Server, log: Logger): void {
+/** SO_RCVBUF on the listening socket, inherited by every connection it accepts
+ * (SERVER_LIMITS.receiveBufferBytes); returns the listening descriptor, -1 when unknown. */
+function smallReceiveBuffer(server: http.Server, log: Logger): number {
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
   let r: number | string = 'no descriptor';
   try {
@@ -350,6 +372,39 @@ function smallReceiveBuffer(server: http.Server, log: Logger): void {
     r = (e as Error).message;
   }
   if (r !== 0) log.debug('health endpoint: the receive buffer keeps its default size', { error: String(r) });
+  return r === 0 ? fd! : -1;
+}
+
+/**
+ * At the cap, the connections waiting in the kernel's accept queue are looked at before node:http
+ * pays for them (~100-200 us each, and garbage): libuv takes one connection per event-loop turn,
+ * and a probe waits behind every one queued before it. Those quiet for triageQuietMs without a
+ * complete request head (clients past the cap that reconnect whenever cut) are reset at the cost
+ * of a system call; the others (a probe has sent its request by then) are served as usual.
+ */
+function triage(server: http.Server, guard: Guard, log: Logger): void {
+  let r: number[];
+  try {
+    r = native().triage(guard.listenFd, SERVER_LIMITS.triageBatch, SERVER_LIMITS.triageQuietMs);
+  } catch (e) {
+    guard.listenFd = -1;
+    log.debug('health endpoint: no triage of waiting connections', { error: (e as Error).message });
+    return;
+  }
+  if (r[0] > 0) guard.defence.note('triaged', r[0]);
+  for (let i = 1; i < r.length; i++) {
+    let s: Socket;
+    try {
+      s = new Socket({ fd: r[i], readable: true, writable: true });
+    } catch {
+      closeSync(r[i]);
+      continue;
+    }
+    // what node:net's accept path sets: node:http times sockets out through socket.server
+    (s as Socket & { server?: http.Server }).server = server;
+    s.setNoDelay(true);
+    server.emit('connection', s);
+  }
 }
 
 const WHY: Record<string, string> = {
@@ -382,7 +437,7 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
         if (guard && (e.code === 'EMFILE' || e.code === 'ENFILE')) guard.defence.note('refused');
         else log.warn(`health endpoint: ${e.code ?? e.message}`);
       });
-      if (guard) smallReceiveBuffer(server, log);
+      if (guard) guard.listenFd = smallReceiveBuffer(server, log);
       resolve(server.address() as AddressInfo);
     });
   });

@@ -63,6 +63,9 @@ export interface NativeAddon {
   pipe(): [number, number] | number;
   /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
   receiveBuffer(fd: number, bytes: number): number;
+  /** accepts up to `max` waiting connections on a listening socket; those quiet for `quietMs` without a
+   * complete request head are reset and counted, the others returned: [closed, fd, fd, ...] */
+  triage(listenFd: number, max: number, quietMs: number): number[];
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry-stub.S), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;
