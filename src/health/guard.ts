@@ -98,14 +98,29 @@ export class DefenceLog {
  * done (setImmediate): closing them at once would let their owners reconnect within the same
  * accept loop, which libuv runs until the queue is empty.
  */
+type HeldSocket = Socket & { hainitServed?: boolean; hainitDeadline?: number };
+
+/** How often connections that never completed a request are looked at for their idle deadline. */
+const SWEEP_MS = 500;
+
+export interface IdleLimit {
+  /** a connection that has not completed a request is closed this long after it came... */
+  readonly timeoutMs: number;
+  /** ... plus a random part of this, so that clients that came together do not come back together */
+  readonly jitterMs: number;
+}
+
 export class Connections {
-  private readonly held = new Set<Socket>();
+  private readonly held = new Set<HeldSocket>();
   private pending = false;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly onClose: () => void;
 
   constructor(
     readonly cap: number,
     private readonly defence: DefenceLog,
+    private readonly idle?: IdleLimit,
+    private readonly now: () => number = Date.now,
   ) {
     const held = this.held;
     this.onClose = function (this: Socket) {
@@ -118,18 +133,48 @@ export class Connections {
   }
 
   add(socket: Socket): void {
-    this.held.add(socket);
-    socket.on('close', this.onClose);
+    const s = socket as HeldSocket;
+    this.held.add(s);
+    s.on('close', this.onClose);
+    if (this.idle) {
+      s.hainitDeadline = this.now() + this.idle.timeoutMs + Math.random() * this.idle.jitterMs;
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    }
     if (this.held.size > this.cap && !this.pending) {
       this.pending = true;
       setImmediate(() => this.evict());
     }
   }
 
-  /** a request arrived on `socket`: it is now the most recently active */
+  /** a request arrived on `socket`: it is now the most recently active (and node:http's
+   * keep-alive timeout bounds its idle time from its first answer on) */
   touch(socket: Socket): void {
-    (socket as Socket & { hainitServed?: boolean }).hainitServed = true;
+    (socket as HeldSocket).hainitServed = true;
     if (this.held.delete(socket)) this.held.add(socket);
+  }
+
+  /** Closes the connections past their idle deadline that never completed a request. One timer
+   * for all of them, not one per connection: the kubelet's connection-per-probe costs nothing more. */
+  private sweep(): void {
+    if (this.held.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = this.now();
+    let n = 0;
+    for (const s of this.held) {
+      if (s.hainitServed || s.hainitDeadline! > now) continue;
+      this.held.delete(s);
+      s.destroy();
+      n++;
+    }
+    if (n) this.defence.note('timedOut', n);
+  }
+
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   private evict(): void {

@@ -23,8 +23,9 @@ import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
  * behind thousands of them (p99 340-460 ms with 6,000 idle or slow clients, 2 s timeouts).
  */
 export const SERVER_LIMITS = {
-  /** a connection without traffic (nothing sent, or a request left unfinished) is closed after
-   * this plus up to idleJitterMs, spread so that clients that came together do not return together */
+  /** a connection that has not completed a request is closed this long after it came, plus a
+   * random part of idleJitterMs (so that clients that came together do not return together);
+   * once answered, keepAliveTimeoutMs bounds its idle time */
   idleTimeoutMs: 10_000,
   idleJitterMs: 5_000,
   /** keep-alive is bounded in time, not in requests: Node's maxRequestsPerSocket cost 15% of the
@@ -267,11 +268,6 @@ function pipelineFlood(socket: BurstSocket, limit: number, defence: DefenceLog):
   return true;
 }
 
-type ServedSocket = Socket & { hainitServed?: boolean };
-
-/** The idle timeouts' spread comes in steps: node's timers keep one list per distinct duration. */
-const IDLE_STEP_MS = 250;
-
 /** What listen() needs to know of a server made by createHealthServer. */
 interface Guard {
   readonly backlog: number;
@@ -291,7 +287,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
     d.log.warn(`--health-max-connections ${d.maxConnections}: the descriptor limit (${limitedBy}) leaves room for ${cap}; holding at most ${cap}`);
   }
   const defence: DefenceLog = new DefenceLog(d.log, L.defenceLogMs, () => ({ cap, held: conns.size, busiest: conns.busiest() }));
-  const conns: Connections = new Connections(cap, defence);
+  const conns: Connections = new Connections(cap, defence, { timeoutMs: L.idleTimeoutMs, jitterMs: L.idleJitterMs });
   const server = http.createServer(
     {
       // off: idleTimeoutMs and the connection cap do their work, spread over time
@@ -323,7 +319,6 @@ export function createHealthServer(d: ServerDeps): http.Server {
   let triaging = false;
   server.on('connection', (socket: Socket) => {
     conns.add(socket);
-    socket.setTimeout(L.idleTimeoutMs + IDLE_STEP_MS * Math.floor((Math.random() * L.idleJitterMs) / IDLE_STEP_MS));
     if (conns.size > cap && !triaging && guard.listenFd >= 0) {
       triaging = true;
       try {
@@ -333,12 +328,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
       }
     }
   });
-  // A socket's timeout: the idle one above until a request is answered, then node:http's
-  // keep-alive timeout. With a listener here node:http leaves the closing to it.
-  server.on('timeout', (socket: Socket) => {
-    if (!(socket as ServedSocket).hainitServed) defence.note('timedOut');
-    socket.destroy();
-  });
+  server.on('close', () => conns.close());
   GUARDS.set(server, guard);
   d.log.debug('health endpoint limits', { max_connections: cap, backlog, descriptor_limit: fds });
   // Node's default answer would do, but this one is known to say nothing about the host.

@@ -80,6 +80,26 @@ describe('health: connection guard (issue 14)', () => {
     defence.close();
   });
 
+  it('a connection that completed no request is closed at its idle deadline; an answered one is left to keep-alive', async () => {
+    const log = new Lines();
+    let t = 1_000_000;
+    const defence = new DefenceLog(log, 60_000, () => ({ cap: 10, held: 0 }));
+    const conns = new Connections(10, defence, { timeoutMs: 10_000, jitterMs: 0 }, () => t);
+    const [a, b] = [new FakeSocket('10.0.0.1'), new FakeSocket('10.0.0.2')];
+    conns.add(a as unknown as Socket);
+    conns.add(b as unknown as Socket);
+    conns.touch(a as unknown as Socket);
+    t += 9_999;
+    await sleep(600);
+    assert.deepEqual([a.destroyed, b.destroyed], [false, false]);
+    t += 1;
+    await sleep(600);
+    assert.deepEqual([a.destroyed, b.destroyed], [false, true]);
+    assert.equal(defence.total.timedOut, 1);
+    conns.close();
+    defence.close();
+  });
+
   it('the log says what was done at once, then at most once per period, with the counts since', async () => {
     const log = new Lines();
     const defence = new DefenceLog(log, 100, () => ({ cap: 10, held: 10, busiest: { peer: '10.0.0.9', count: 7 } }));

@@ -107,7 +107,7 @@ describe('reliability: hostile probe clients', function () {
     assert.equal((await get(port, '/livez')).status, 200);
   });
 
-  it('slow headers (slowloris): probes answer while they drip, and they are closed once they stop', async () => {
+  it('slow headers (slowloris): probes answer while they drip, and they are closed 10-15 s after they came', async () => {
     const slow: Socket[] = [];
     for (let i = 0; i < 100; i++) {
       const s = open(port);
@@ -127,10 +127,9 @@ describe('reliability: hostile probe clients', function () {
         lat.push(a.ms);
       }
       clearInterval(drip);
-      const stopped = Date.now();
       const limit = SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 2000;
       const closed = await Promise.all(slow.map((s) => closedWithin(s, limit)));
-      console.log(`      100 slowloris clients: ${lat.length} probes meanwhile, p99 ${round(percentile(lat, 99))} ms; all closed within ${Date.now() - stopped} ms of their last byte`);
+      console.log(`      100 slowloris clients: ${lat.length} probes meanwhile, p99 ${round(percentile(lat, 99))} ms; all closed ${Date.now() - t0} ms after they came`);
       assert.equal(closed.filter((c) => !c).length, 0, 'slowloris connections still open');
     } finally {
       clearInterval(drip);
