@@ -31,23 +31,28 @@ export interface CapLimits {
  * queue hainit may take in one turn (the backlog) and hainit's own descriptors must fit under the
  * descriptor limit: past it accept() fails (EMFILE) and libuv closes whatever waits, probes too.
  */
-export function connectionCap(L: CapLimits, requested: number | undefined, fds: number | undefined): { cap: number; backlog: number; limitedBy?: number } {
+export function connectionCap(
+  L: CapLimits,
+  requested: number | undefined,
+  fds: number | undefined,
+): { cap: number; backlog: number; room: number; limitedBy?: number } {
   const want = requested ?? L.maxConnections;
-  if (fds === undefined) return { cap: want, backlog: L.backlog };
+  if (fds === undefined) return { cap: want, backlog: L.backlog, room: 0 };
   const backlog = Math.max(16, Math.min(L.backlog, Math.floor(fds / 4)));
-  const room = Math.max(16, fds - backlog - Math.min(L.reservedFds, Math.floor(fds / 8)));
-  return room < want ? { cap: room, backlog, limitedBy: fds } : { cap: want, backlog };
+  const usable = Math.max(16, fds - backlog - Math.min(L.reservedFds, Math.floor(fds / 8)));
+  // the waiting room (past the cap, outside node:http) gets the descriptors left
+  return usable < want ? { cap: usable, backlog, room: 0, limitedBy: fds } : { cap: want, backlog, room: usable - want };
 }
 
-type Counter = 'evicted' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';
+type Counter = 'evicted' | 'parked' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';
 
 /** Counts what the endpoint did to clients and says so, at most once per `everyMs` (the first at once). */
 export class DefenceLog {
-  private counts: Record<Counter, number> = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  private counts: Record<Counter, number> = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
   private lastAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   /** every count since start, for tests and diagnostics */
-  readonly total: Record<Counter, number> = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
+  readonly total: Record<Counter, number> = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -68,13 +73,14 @@ export class DefenceLog {
   flush(): void {
     this.timer = undefined;
     const c = this.counts;
-    if (c.evicted + c.triaged + c.timedOut + c.pipelined + c.refused === 0) return;
+    if (c.evicted + c.parked + c.triaged + c.timedOut + c.pipelined + c.refused === 0) return;
     const since = Number.isFinite(this.lastAt) ? `in the last ${Math.round((this.now() - this.lastAt) / 1000)} s` : 'just now';
     this.lastAt = this.now();
     const d = this.describe();
     const parts: string[] = [];
     if (c.evicted) parts.push(`closed ${c.evicted} least recently active connection${c.evicted === 1 ? '' : 's'} to stay at the cap of ${d.cap}`);
-    if (c.triaged) parts.push(`reset ${c.triaged} waiting to be accepted without a request`);
+    if (c.parked) parts.push(`held ${c.parked} aside until they send a request (past the cap)`);
+    if (c.triaged) parts.push(`reset ${c.triaged} without a request for which there was no room`);
     if (c.timedOut) parts.push(`closed ${c.timedOut} idle without a complete request`);
     if (c.pipelined) parts.push(`dropped ${c.pipelined} pipelining more than the limit per turn`);
     if (c.refused) parts.push(`refused ${c.refused} (no descriptor left)`);
@@ -83,7 +89,7 @@ export class DefenceLog {
       busiest_peer: d.busiest?.peer,
       busiest_peer_connections: d.busiest?.count,
     });
-    this.counts = { evicted: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
+    this.counts = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
   }
 
   close(): void {
@@ -121,6 +127,9 @@ export class Connections {
     private readonly defence: DefenceLog,
     private readonly idle?: IdleLimit,
     private readonly now: () => number = Date.now,
+    /** moves a connection out of node:http into the waiting room ('parked'); 'busy': a request of
+     * its is waiting to be read, leave it; 'no': it cannot (close it) */
+    private readonly park?: (s: Socket) => 'parked' | 'busy' | 'no',
   ) {
     const held = this.held;
     this.onClose = function (this: Socket) {
@@ -181,13 +190,29 @@ export class Connections {
     this.pending = false;
     let n = this.held.size - this.cap;
     if (n <= 0) return;
-    const evicted = n;
+    let evicted = 0;
+    let parked = 0;
+    const busy: Socket[] = [];
     for (const s of this.held) {
-      if (n-- <= 0) break;
+      if (n <= 0) break;
+      // A connection with an answer still going out is closed (its client is not reading).
+      const p = (s as Socket & { _httpMessage?: unknown })._httpMessage || !this.park ? 'no' : this.park(s);
+      if (p === 'busy') {
+        busy.push(s);
+        continue;
+      }
       this.held.delete(s);
-      s.destroy();
+      n--;
+      if (p === 'parked') parked++;
+      else {
+        s.destroy();
+        evicted++;
+      }
     }
-    this.defence.note('evicted', evicted);
+    // requests about to be read: most recently active now
+    for (const s of busy) this.touch(s);
+    if (evicted) this.defence.note('evicted', evicted);
+    if (parked) this.defence.note('parked', parked);
   }
 
   /** The peer address holding the most connections (scans them all: for the rate-limited log only). */

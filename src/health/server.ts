@@ -54,11 +54,8 @@ export const SERVER_LIMITS = {
   pipelineHoldMs: 5_000,
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
-  /** at the cap, waiting connections looked at per accepted one (triage); how long a connection
-   * must have been quiet, without a complete request head, to be reset there (a probe sends its
-   * request right after connecting: 10 ms reset one now and then on this loaded machine) */
+  /** at the cap, connections waiting in the accept queue looked at per accepted one (atCap) */
   triageBatch: 64,
-  triageQuietMs: 100,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
 } as const;
@@ -270,10 +267,16 @@ function pipelineFlood(socket: BurstSocket, limit: number, defence: DefenceLog):
 
 /** What listen() needs to know of a server made by createHealthServer. */
 interface Guard {
+  readonly server: http.Server;
+  readonly log: Logger;
   readonly backlog: number;
+  /** connections the native waiting room may hold past the cap */
+  readonly room: number;
   readonly defence: DefenceLog;
-  /** the listening socket's descriptor once listening, for triage */
+  /** the listening socket's descriptor once listening and the waiting room is set up; -1 before, or without */
   listenFd: number;
+  triaging: boolean;
+  roomTimer?: NodeJS.Timeout;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
 
@@ -282,12 +285,14 @@ export function createHealthServer(d: ServerDeps): http.Server {
   const L = SERVER_LIMITS;
   const plain = new Map<string, Wire>();
   const fds = fdLimit();
-  const { cap, backlog, limitedBy } = connectionCap(L, d.maxConnections, fds);
+  const { cap, backlog, room, limitedBy } = connectionCap(L, d.maxConnections, fds);
   if (limitedBy !== undefined && d.maxConnections !== undefined) {
     d.log.warn(`--health-max-connections ${d.maxConnections}: the descriptor limit (${limitedBy}) leaves room for ${cap}; holding at most ${cap}`);
   }
   const defence: DefenceLog = new DefenceLog(d.log, L.defenceLogMs, () => ({ cap, held: conns.size, busiest: conns.busiest() }));
-  const conns: Connections = new Connections(cap, defence, { timeoutMs: L.idleTimeoutMs, jitterMs: L.idleJitterMs });
+  // At the cap the least recently active connection makes room: held aside in the waiting room
+  // (a keep-alive client between requests, one that never sent one), closed only without it.
+  const conns: Connections = new Connections(cap, defence, { timeoutMs: L.idleTimeoutMs, jitterMs: L.idleJitterMs }, Date.now, (s) => park(s, guard));
   const server = http.createServer(
     {
       // off: idleTimeoutMs and the connection cap do their work, spread over time
@@ -315,22 +320,21 @@ export function createHealthServer(d: ServerDeps): http.Server {
   );
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
-  const guard: Guard = { backlog, defence, listenFd: -1 };
-  let triaging = false;
+  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false };
   server.on('connection', (socket: Socket) => {
-    conns.add(socket);
-    if (conns.size > cap && !triaging && guard.listenFd >= 0) {
-      triaging = true;
+    if (conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
+      guard.triaging = true;
       try {
-        triage(server, guard, d.log);
+        if (atCap(socket, guard)) return;
       } finally {
-        triaging = false;
+        guard.triaging = false;
       }
     }
+    conns.add(socket);
   });
   server.on('close', () => conns.close());
   GUARDS.set(server, guard);
-  d.log.debug('health endpoint limits', { max_connections: cap, backlog, descriptor_limit: fds });
+  d.log.debug('health endpoint limits', { max_connections: cap, backlog, waiting_room: room, descriptor_limit: fds });
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     d.log.trace(`health endpoint: bad request: ${err.code ?? err.message}`);
@@ -366,35 +370,92 @@ function smallReceiveBuffer(server: http.Server, log: Logger): number {
 }
 
 /**
- * At the cap, the connections waiting in the kernel's accept queue are looked at before node:http
- * pays for them (~100-200 us each, and garbage): libuv takes one connection per event-loop turn,
- * and a probe waits behind every one queued before it. Those quiet for triageQuietMs without a
- * complete request head (clients past the cap that reconnect whenever cut) are reset at the cost
- * of a system call; the others (a probe has sent its request by then) are served as usual.
+ * At the cap, a connection that has not sent a complete request head goes to the native waiting
+ * room (a descriptor there, nothing in JavaScript) rather than making a held one leave: clients
+ * past the cap that reconnect the instant they are cut turned every accept into a close, tens of
+ * thousands a second, and V8's heap followed that churn (RSS 204-262 MB), not the cap. Held aside,
+ * they do not reconnect. The ones waiting in the kernel's accept queue are looked at too, natively
+ * (libuv takes one per event-loop turn, and a probe would wait behind them all). Whoever sends a
+ * request comes back to node:http within ROOM_CHECK_MS. Returns whether `socket` went to the room.
  */
-function triage(server: http.Server, guard: Guard, log: Logger): void {
+/** Moves an idle connection from node:http into the waiting room. */
+function park(socket: Socket, g: Guard): 'parked' | 'busy' | 'no' {
+  if (g.listenFd < 0) return 'no';
+  const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
+  let r = -1;
+  try {
+    if (typeof fd === 'number' && fd >= 0) r = native().roomAdopt(fd, 1);
+  } catch {
+    r = -1;
+  }
+  if (r === 1) return 'busy';
+  if (r !== 0) return 'no';
+  socket.destroy();
+  g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  return 'parked';
+}
+
+function atCap(socket: Socket, g: Guard): boolean {
+  const n = native();
+  let parked = 0;
+  let reset = 0;
+  let adopted = false;
+  const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
+  const ready: number[] = [];
+  try {
+    if (typeof fd === 'number' && fd >= 0 && n.roomAdopt(fd, 0) === 0) {
+      adopted = true;
+      parked++;
+      socket.destroy();
+    }
+    const r = n.triage(g.listenFd, SERVER_LIMITS.triageBatch);
+    reset += r[0];
+    parked += r[1];
+    for (let i = 2; i < r.length; i++) ready.push(r[i]);
+  } catch (e) {
+    g.listenFd = -1;
+    g.log.debug('health endpoint: no waiting room', { error: (e as Error).message });
+  }
+  if (reset) g.defence.note('triaged', reset);
+  if (parked) {
+    g.defence.note('parked', parked);
+    g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  }
+  for (const f of ready) serveFd(g.server, f);
+  return adopted;
+}
+
+/** How often the waiting room is looked at for requests that arrived and deadlines that passed. */
+const ROOM_CHECK_MS = 20;
+
+function checkRoom(g: Guard): void {
   let r: number[];
   try {
-    r = native().triage(guard.listenFd, SERVER_LIMITS.triageBatch, SERVER_LIMITS.triageQuietMs);
-  } catch (e) {
-    guard.listenFd = -1;
-    log.debug('health endpoint: no triage of waiting connections', { error: (e as Error).message });
+    r = native().roomCheck();
+  } catch {
+    r = [0, 0];
+  }
+  if (r[0]) g.defence.note('timedOut', r[0]);
+  if (r[1] === 0) {
+    clearInterval(g.roomTimer);
+    g.roomTimer = undefined;
+  }
+  for (let i = 2; i < r.length; i++) serveFd(g.server, r[i]);
+}
+
+/** A connection accepted natively, handed to node:http as node:net would. */
+function serveFd(server: http.Server, fd: number): void {
+  let s: Socket;
+  try {
+    s = new Socket({ fd, readable: true, writable: true });
+  } catch {
+    closeSync(fd);
     return;
   }
-  if (r[0] > 0) guard.defence.note('triaged', r[0]);
-  for (let i = 1; i < r.length; i++) {
-    let s: Socket;
-    try {
-      s = new Socket({ fd: r[i], readable: true, writable: true });
-    } catch {
-      closeSync(r[i]);
-      continue;
-    }
-    // what node:net's accept path sets: node:http times sockets out through socket.server
-    (s as Socket & { server?: http.Server }).server = server;
-    s.setNoDelay(true);
-    server.emit('connection', s);
-  }
+  // node:http times sockets out through socket.server
+  (s as Socket & { server?: http.Server }).server = server;
+  s.setNoDelay(true);
+  server.emit('connection', s);
 }
 
 const WHY: Record<string, string> = {
@@ -427,7 +488,19 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
         if (guard && (e.code === 'EMFILE' || e.code === 'ENFILE')) guard.defence.note('refused');
         else log.warn(`health endpoint: ${e.code ?? e.message}`);
       });
-      if (guard) guard.listenFd = smallReceiveBuffer(server, log);
+      if (guard) {
+        const fd = smallReceiveBuffer(server, log);
+        if (fd >= 0 && guard.room > 0) {
+          let r: number | string;
+          try {
+            r = native().roomInit(guard.room, SERVER_LIMITS.idleTimeoutMs, SERVER_LIMITS.idleJitterMs);
+          } catch (e) {
+            r = (e as Error).message;
+          }
+          if (r === 0) guard.listenFd = fd;
+          else log.debug('health endpoint: no waiting room', { error: String(r) });
+        }
+      }
       resolve(server.address() as AddressInfo);
     });
   });

@@ -36,13 +36,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('health: connection guard (issue 14)', () => {
   it('the cap fits under the descriptor limit with the backlog and hainit\'s own descriptors', () => {
     const L = SERVER_LIMITS;
-    assert.deepEqual(connectionCap(L, undefined, undefined), { cap: L.maxConnections, backlog: L.backlog });
-    assert.deepEqual(connectionCap(L, undefined, 1_048_576), { cap: L.maxConnections, backlog: L.backlog });
-    assert.deepEqual(connectionCap(L, 10_000, 20_000), { cap: 10_000, backlog: 4096 });
-    // 20,000 - 4,096 - 256 = 15,648
-    assert.deepEqual(connectionCap(L, 50_000, 20_000), { cap: 15_648, backlog: 4096, limitedBy: 20_000 });
+    assert.deepEqual(connectionCap(L, undefined, undefined), { cap: L.maxConnections, backlog: L.backlog, room: 0 });
+    assert.deepEqual(connectionCap(L, undefined, 1_048_576), { cap: L.maxConnections, backlog: L.backlog, room: 1_048_576 - 4096 - 256 - L.maxConnections });
+    // 20,000 - 4,096 - 256 = 15,648 usable: the cap, and the waiting room past it
+    assert.deepEqual(connectionCap(L, 10_000, 20_000), { cap: 10_000, backlog: 4096, room: 5_648 });
+    assert.deepEqual(connectionCap(L, 50_000, 20_000), { cap: 15_648, backlog: 4096, room: 0, limitedBy: 20_000 });
     // a small limit: backlog a quarter of it, 1/8 kept for hainit: 1024 - 256 - 128 = 640
-    assert.deepEqual(connectionCap(L, undefined, 1024), { cap: 640, backlog: 256, limitedBy: 1024 });
+    assert.deepEqual(connectionCap(L, undefined, 1024), { cap: 640, backlog: 256, room: 0, limitedBy: 1024 });
   });
 
   it('reads the soft descriptor limit from /proc/PID/limits', () => {
@@ -111,8 +111,8 @@ describe('health: connection guard (issue 14)', () => {
     assert.equal(log.lines.length, 1, 'rate-limited');
     await sleep(200);
     assert.equal(log.lines.length, 2);
-    assert.match(log.lines[1], /^warn health endpoint: busy clients in the last 0 s: reset 40 waiting to be accepted without a request; closed 500 idle without a complete request; dropped 3 pipelining more than the limit per turn$/);
-    assert.deepEqual(defence.total, { evicted: 1, triaged: 40, timedOut: 500, pipelined: 3, refused: 0 });
+    assert.match(log.lines[1], /^warn health endpoint: busy clients in the last 0 s: reset 40 without a request for which there was no room; closed 500 idle without a complete request; dropped 3 pipelining more than the limit per turn$/);
+    assert.deepEqual(defence.total, { evicted: 1, parked: 0, triaged: 40, timedOut: 500, pipelined: 3, refused: 0 });
     await sleep(200);
     assert.equal(log.lines.length, 2, 'nothing to say, nothing said');
     defence.close();
