@@ -24,8 +24,9 @@ export const HOSTILE_CLASSES: readonly HostileClass[] = [
   { name: '1500 keep-alive holders (a request every 3 s)', mix: [['keepalive', 1500]] },
   { name: '32 pipeliners (20,000 requests per write)', mix: [['pipeline', 32]] },
   { name: 'mix: 600 idle + 600 slow + 600 keep-alive + 32 pipeliners', mix: [['idle', 600], ['slow', 600], ['keepalive', 600], ['pipeline', 32]] },
-  { name: '3000 idle, past the default cap of 2048', mix: [['idle', 3000]] },
-  { name: '500 idle, past --health-max-connections 300', mix: [['idle', 500]], args: ['--health-max-connections', '300'] },
+  { name: '12000 idle, past the default cap of 2048', mix: [['idle', 12000]] },
+  { name: '600 keep-alive holders, past --health-max-connections 300', mix: [['keepalive', 600]], args: ['--health-max-connections', '300'] },
+  { name: '18000 idle: more than hainit\'s descriptors allow (limit 20000)', mix: [['idle', 18000]] },
 ];
 
 export interface HostileResult {
@@ -46,7 +47,7 @@ export async function measureHostile(subject: (args: readonly string[]) => Probe
       const rss0Kb = rssKb(r.init);
       let source = 2;
       for (const [kind, n] of c.mix) {
-        const procs = Math.max(1, Math.ceil(n / 2000));
+        const procs = Math.max(1, Math.ceil(n / 3000));
         attackers.push(startAttackers(kind, n, r.port, procs, source));
         source += procs;
       }

@@ -376,6 +376,12 @@ static int head_state(int fd) {
   if (memmem(peek_buf, (size_t)got, "\r\n\r\n", 4) || memmem(peek_buf, (size_t)got, "\n\n", 2)) return 1;
   return got == (ssize_t)sizeof peek_buf ? 1 : 0;
 }
+/* connected (or last sent) less than 200 ms ago: a client that has not had the time to send */
+static int young(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_last_data_recv < 200;
+}
 static void reset_close(int fd) {
   struct linger l = {1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -425,8 +431,8 @@ static napi_value js_room_init(napi_env env, napi_callback_info info) {
   return mk_i32(env, 0);
 }
 /* triage(listenFd, max) -> [reset, parked, fd...]: accepts up to `max` waiting connections; those
- * with a complete request head are returned for node:http, the others go to the waiting room,
- * or are reset when it is full */
+ * with a complete request head are returned for node:http, the others go to the waiting room;
+ * when it is full, those connected 200 ms ago or more are reset, the younger ones returned too */
 static napi_value js_triage(napi_env env, napi_callback_info info) {
   int32_t lfd, max;
   if (!js_two_ints(env, info, &lfd, &max)) return NULL;
@@ -444,6 +450,7 @@ static napi_value js_triage(napi_env env, napi_callback_info info) {
     if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
     else if (st < 0) close(fd);
     else if (room_add(fd) == 0) parked++;
+    else if (young(fd)) napi_set_element(env, arr, n++, mk_i32(env, fd)); /* may be a probe about to send */
     else {
       reset_close(fd);
       reset++;

@@ -55,7 +55,7 @@ export const SERVER_LIMITS = {
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
   /** at the cap, connections waiting in the accept queue looked at per accepted one (atCap) */
-  triageBatch: 64,
+  triageBatch: 512,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
 } as const;
