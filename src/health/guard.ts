@@ -22,6 +22,7 @@ export function fdLimit(limits = '/proc/self/limits'): number | undefined {
 
 export interface CapLimits {
   readonly maxConnections: number;
+  readonly waitingRoomMax: number;
   readonly backlog: number;
   readonly reservedFds: number;
 }
@@ -41,7 +42,7 @@ export function connectionCap(
   const backlog = Math.max(16, Math.min(L.backlog, Math.floor(fds / 4)));
   const usable = Math.max(16, fds - backlog - Math.min(L.reservedFds, Math.floor(fds / 8)));
   // the waiting room (past the cap, outside node:http) gets the descriptors left
-  return usable < want ? { cap: usable, backlog, room: 0, limitedBy: fds } : { cap: want, backlog, room: usable - want };
+  return usable < want ? { cap: usable, backlog, room: 0, limitedBy: fds } : { cap: want, backlog, room: Math.min(L.waitingRoomMax, usable - want) };
 }
 
 type Counter = 'evicted' | 'parked' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';

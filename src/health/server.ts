@@ -38,6 +38,10 @@ export const SERVER_LIMITS = {
    * connectionCap). At the cap a new connection is taken and the least recently active one is
    * closed: a fresh probe is never refused, whoever holds the others. */
   maxConnections: 2_048,
+  /** connections held aside past maxConnections, outside node:http (atCap), at most: the descriptors
+   * left under the limit, up to this (each still costs the kernel a socket, a few KB, in the
+   * container's memory) */
+  waitingRoomMax: 16_384,
   /** the kernel's accept queue (listen backlog; the kernel caps it at net.core.somaxconn): room
    * for the connections that arrive while hainit is busy, so that a probe's SYN is not dropped */
   backlog: 4_096,
@@ -425,7 +429,8 @@ function atCap(socket: Socket, g: Guard): boolean {
   return adopted;
 }
 
-/** How often the waiting room is looked at for requests that arrived and deadlines that passed. */
+/** How often the waiting room is looked at for requests that arrived and deadlines that passed.
+ * The room is the addon's, one per process: hainit has one endpoint. */
 const ROOM_CHECK_MS = 20;
 
 function checkRoom(g: Guard): void {

@@ -37,7 +37,7 @@ describe('health: connection guard (issue 14)', () => {
   it('the cap fits under the descriptor limit with the backlog and hainit\'s own descriptors', () => {
     const L = SERVER_LIMITS;
     assert.deepEqual(connectionCap(L, undefined, undefined), { cap: L.maxConnections, backlog: L.backlog, room: 0 });
-    assert.deepEqual(connectionCap(L, undefined, 1_048_576), { cap: L.maxConnections, backlog: L.backlog, room: 1_048_576 - 4096 - 256 - L.maxConnections });
+    assert.deepEqual(connectionCap(L, undefined, 1_048_576), { cap: L.maxConnections, backlog: L.backlog, room: L.waitingRoomMax });
     // 20,000 - 4,096 - 256 = 15,648 usable: the cap, and the waiting room past it
     assert.deepEqual(connectionCap(L, 10_000, 20_000), { cap: 10_000, backlog: 4096, room: 5_648 });
     assert.deepEqual(connectionCap(L, 50_000, 20_000), { cap: 15_648, backlog: 4096, room: 0, limitedBy: 20_000 });
