@@ -213,8 +213,9 @@ describe('health: HTTP server', function () {
     await closed;
     const after = Date.now() - t0;
     assert.ok(after >= SERVER_LIMITS.idleTimeoutMs - 100, `closed after ${after} ms`);
-    assert.equal(slowReply, '', 'closed without an answer');
-  }).timeout(SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 5_000);
+    // 408 from node:http's header timeout (few connections: not tracked), or closed without a word
+    assert.match(slowReply, /^(HTTP\/1\.1 408 |$)/);
+  }).timeout(SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 8_000);
 
   it('oversized headers: 431, nothing about the host', async () => {
     const r = await request(f.port, 'GET', '/livez', { 'x-big': 'a'.repeat(SERVER_LIMITS.maxHeaderBytes + 1) });
