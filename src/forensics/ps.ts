@@ -1,4 +1,5 @@
-import { Clock, isZombie, listPids, ProcessInfo, readClock, readProcess, signalNames } from './proc';
+import { isZombie, listPids } from '../proc/procfs';
+import { Clock, ProcessInfo, readClock, readProcess, signalNames } from './process';
 
 /**
  * `hainit ps [--json] [--proc DIR]`: the process tree read from /proc, for images that have no

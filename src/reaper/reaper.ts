@@ -1,9 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { NativeAddon, ReapedStatus } from '../native';
-
-/** USER_HZ: 100 on every Linux architecture hainit runs on (the kernel's /proc ABI). */
-const CLOCK_TICKS = 100;
+import { systemConstants, uptimeSeconds } from '../proc/system';
 
 export interface ReaperEvents {
   orphan: [ReapedStatus];
@@ -45,12 +42,9 @@ export class Reaper extends EventEmitter<ReaperEvents> {
   /** How long a reaped process lived, from its start time (clock ticks since boot). */
   static lifetimeMs(startTicks: number): number | undefined {
     if (startTicks < 0) return undefined;
-    try {
-      const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-      return Math.max(0, Math.round((uptime - startTicks / CLOCK_TICKS) * 1000));
-    } catch {
-      return undefined;
-    }
+    const uptime = uptimeSeconds();
+    if (Number.isNaN(uptime)) return undefined;
+    return Math.max(0, Math.round((uptime - startTicks / systemConstants().clockTicks) * 1000));
   }
 
   /** `sh ×7, chrome ×30`, most frequent first: a leak shows at a glance. */

@@ -6,12 +6,14 @@
  * Memory is read from /proc and the cgroup files directly, not through pidusage: pidusage runs
  * `getconf` through /bin/sh on first use (no shell in distroless images, and a fork of a 50 MB
  * process when memory is already short) and, with `maxage: 0`, leaks a descriptor per sample.
- * The page size comes from the auxiliary vector (health/proc.ts), so nothing is ever spawned.
+ * The page size comes from the auxiliary vector (proc/system.ts), so nothing is ever spawned.
  */
 import { CancelController } from '../cancel';
 import type { SizeLimit } from '../config/values';
 import { Logger } from '../log/logger';
-import { ProcFs, SystemConstants, realProcFs, systemConstants, treeUsage } from '../health/proc';
+import { ProcFs, realProcFs } from '../proc/procfs';
+import { SystemConstants, systemConstants } from '../proc/system';
+import { treeUsage } from '../proc/tree';
 import { Clock } from '../shutdown/clock';
 
 /** Samples in a row over the limit before hainit acts: one spike (a GC, a big request) is not a leak. */

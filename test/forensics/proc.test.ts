@@ -3,7 +3,9 @@
  * and the argument handling of psMain (SPEC §1 subcommands).
  */
 import { strict as assert } from 'node:assert';
-import { decodeSignalMask, parseAuxv, parseStat, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/proc';
+import { decodeSignalMask, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/process';
+import { parseStat } from '../../src/proc/procfs';
+import { parseAuxv } from '../../src/proc/system';
 import { buildTree, flattenTree, formatAge, formatBytes, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
 import { fakeProc, FakeProcess, maskOf } from './helpers';
 

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { Check } from '../../src/health/checks';
 import { renderMetrics } from '../../src/health/metrics';
-import { ProcFs, descendantsOf, parseAuxv, parseStat, treeUsage } from '../../src/health/proc';
+import { ProcFs, parseStat } from '../../src/proc/procfs';
+import { parseAuxv } from '../../src/proc/system';
+import { descendantsOf, treeUsage } from '../../src/proc/tree';
 import { FakeLifecycle } from './fakes';
 
 /** A /proc/PID/stat line: fields as in proc(5), only the ones read are meaningful. */
