@@ -29,7 +29,7 @@ export interface AuxvLayout {
 }
 
 /** This process's: the auxiliary vector is a pair of native words per entry. */
-export function nativeLayout(arch = process.arch): AuxvLayout {
+export function nativeLayout(arch: string = process.arch): AuxvLayout {
   return { wordBytes: ARCH_64.includes(arch) ? 8 : 4, littleEndian: new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 };
 }
 
