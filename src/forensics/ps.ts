@@ -1,4 +1,5 @@
 import { isZombie, listPids } from '../proc/procfs';
+import { formatBytes } from '../units';
 import { Clock, ProcessInfo, readClock, readProcess, signalNames } from './process';
 
 /**
@@ -96,19 +97,6 @@ export function formatAge(seconds: number): string {
   return hours ? `${two(hours)}:${mmss}` : mmss;
 }
 
-/** Binary units, spelled as hainit's size options are (`Ki`, `Mi`, `Gi`). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return String(bytes);
-  const units = ['Ki', 'Mi', 'Gi', 'Ti'];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
-}
-
 function shortNames(signals: Set<number>): string {
   const names = signalNames(signals).map((n) => n.replace(/^SIG/, ''));
   return names.length ? names.join(',') : '-';
@@ -126,7 +114,7 @@ export function renderText(procs: readonly ProcessInfo[]): string {
   const lines = flattenTree(buildTree(procs));
   const rows = lines.map((l) => {
     const p = l.node.proc;
-    return [String(p.pid), String(p.ppid), p.state, formatAge(p.ageSeconds), formatBytes(p.rssBytes)];
+    return [String(p.pid), String(p.ppid), p.state, formatAge(p.ageSeconds), formatBytes(p.rssBytes, 'short')];
   });
   const header = ['PID', 'PPID', 'S', 'AGE', 'RSS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

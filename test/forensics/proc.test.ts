@@ -4,7 +4,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { decodeSignalMask, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/process';
-import { buildTree, flattenTree, formatAge, formatBytes, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
+import { buildTree, flattenTree, formatAge, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
+import { formatBytes } from '../../src/units';
 import { fakeProc, FakeProcess, maskOf } from './helpers';
 
 const CLOCK = { uptimeSeconds: 1000, clockTicks: 100, pageSize: 4096 };
@@ -175,9 +176,12 @@ describe('forensics: the tree', () => {
     assert.equal(formatAge(3725), '01:02:05');
     assert.equal(formatAge(2 * 86400 + 3725), '2-01:02:05');
     assert.equal(formatAge(NaN), '?');
-    assert.equal(formatBytes(0), '0');
-    assert.equal(formatBytes(1536), '1.5Ki');
-    assert.equal(formatBytes(300 * 1024 * 1024), '300Mi');
+    assert.equal(formatBytes(0, 'short'), '0');
+    assert.equal(formatBytes(1536, 'short'), '1.5Ki');
+    assert.equal(formatBytes(300 * 1024 * 1024, 'short'), '300Mi');
+    // the same sizes as the memory watchdog's messages write them
+    assert.equal(formatBytes(300 * 1024 * 1024, 'log'), '300.0 MiB');
+    assert.equal(formatBytes(1.5 * 2 ** 30, 'log'), '1.50 GiB');
   });
 });
 
