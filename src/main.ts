@@ -13,7 +13,7 @@ import { Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
-import { EXIT_USAGE } from './supervisor/exit-codes';
+import { EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Logger } from '../log/logger';
-import { EXIT_USAGE } from '../supervisor/exit-codes';
+import { EXIT_USAGE } from '../exit-codes';
 
 export interface ReapedStatus {
   readonly pid: number;

@@ -13,7 +13,7 @@ import { SignalEvent, SignalRouter, describeSender } from '../signals/router';
 import { WaitTarget, parseWaitTarget, waitForAll } from '../startup/wait-for';
 import { runCommand, describeResult } from './command';
 import { splitCommandLine } from './command-line';
-import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
+import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from '../exit-codes';
 import { spawnProcess } from './spawn';
 import { JobControl } from './job-control';
 import { RestartDecision, RestartPolicy } from './restart';
