@@ -9,7 +9,7 @@ import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
 import { NativeAddon, native } from './native';
 import { keepNodeEnvironmentForTheApp } from './native/node-env';
-import { Reaper } from './reaper/reaper';
+import { ReapDetails, Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
@@ -50,13 +50,13 @@ async function main(argv: readonly string[]): Promise<void> {
     if (rc < 0) log.warn(`cannot set the parent-death signal ${signalName(config.pdeathSignal)}`, { errno: -rc });
   }
 
-  const reaper = new Reaper(addon);
+  // Every orphan's name (for the summary at exit) is read; how long it lived only when it is logged.
+  const reapLevel = config.warnOnReap ? 'warn' : 'debug';
+  const reaper = new Reaper(addon, log.enabled(reapLevel) ? ReapDetails.nameAndLifetime : ReapDetails.name);
   reaper.on('orphan', (s) => {
-    const level = config.warnOnReap ? 'warn' : 'debug';
-    if (!log.enabled(level)) return;
+    if (!log.enabled(reapLevel)) return;
     const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
-    const lived = Reaper.lifetimeMs(s.startTicks);
-    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: lived === undefined ? undefined : `${lived}ms` });
+    log.write(reapLevel, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
   });
   router.on('childExited', () => reaper.reapNow());
 

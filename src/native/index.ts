@@ -3,18 +3,6 @@ import * as path from 'node:path';
 import { Logger } from '../log/logger';
 import { EXIT_USAGE } from '../exit-codes';
 
-export interface ReapedStatus {
-  readonly pid: number;
-  /** exit code, or null when killed by a signal */
-  readonly code: number | null;
-  readonly signal: number | null;
-  readonly core: boolean;
-  /** command name, when details were asked for */
-  readonly comm: string;
-  /** start time in clock ticks since boot, -1 unknown */
-  readonly startTicks: number;
-}
-
 /** The system calls hainit needs that Node does not offer. Negative results are -errno. */
 export interface NativeAddon {
   spawn(
@@ -27,7 +15,8 @@ export interface NativeAddon {
     /** "KEY=value" for the child; hainit's own environment when left out */
     env?: readonly string[],
   ): number;
-  reap(wantDetails: boolean): ReapedStatus[];
+  /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many */
+  reap(details: number, records: Buffer): number;
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
   /** the records still in the pipe, read now (before exit) */

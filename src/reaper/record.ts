@@ -1,0 +1,51 @@
+/**
+ * struct hainit_reaped (native/hainit.h): what the native reap loop writes for each process it
+ * reaps. Defined here once; test/unit/layout.test.ts compiles the header and checks every size
+ * and offset against it.
+ */
+export const REAPED_RECORD = {
+  size: 40,
+  pid: 0,
+  code: 4,
+  signo: 8,
+  flags: 12,
+  livedMs: 16,
+  comm: 24,
+  commBytes: 16,
+} as const;
+
+/** HAINIT_REAPED_CORE */
+export const REAPED_CORE = 1;
+
+/** What the loop reads of each zombie before reaping it (REAP_* in native/hainit.h). */
+export const ReapDetails = { statusOnly: 0, name: 1, nameAndLifetime: 2 } as const;
+export type ReapDetails = (typeof ReapDetails)[keyof typeof ReapDetails];
+
+export interface ReapedStatus {
+  readonly pid: number;
+  /** exit code, or null when killed by a signal */
+  readonly code: number | null;
+  readonly signal: number | null;
+  readonly core: boolean;
+  /** command name, when asked for; '' otherwise */
+  readonly comm: string;
+  /** how long it lived, when asked for; undefined otherwise */
+  readonly livedMs: number | undefined;
+}
+
+/** Record `i` of `buf`. */
+export function decodeReaped(buf: Buffer, i: number): ReapedStatus {
+  const at = i * REAPED_RECORD.size;
+  const signo = buf.readInt32LE(at + REAPED_RECORD.signo);
+  const lived = Number(buf.readBigInt64LE(at + REAPED_RECORD.livedMs));
+  const comm = buf.subarray(at + REAPED_RECORD.comm, at + REAPED_RECORD.comm + REAPED_RECORD.commBytes);
+  const commEnd = comm.indexOf(0);
+  return {
+    pid: buf.readInt32LE(at + REAPED_RECORD.pid),
+    code: signo ? null : buf.readInt32LE(at + REAPED_RECORD.code),
+    signal: signo || null,
+    core: (buf.readInt32LE(at + REAPED_RECORD.flags) & REAPED_CORE) !== 0,
+    comm: comm.toString('latin1', 0, commEnd < 0 ? comm.length : commEnd),
+    livedMs: lived < 0 ? undefined : lived,
+  };
+}
