@@ -10,7 +10,9 @@
 enum { MODE_DROP = 0, MODE_FORWARD = 1, MODE_NOTIFY = 2 };
 
 /* Record written by the signal handler to the notification pipe. Fixed size,
- * under PIPE_BUF, so each write is atomic even when handlers run concurrently. */
+ * under PIPE_BUF, so each write is atomic even when handlers run concurrently. Read in
+ * JavaScript at the offsets src/signals/record.ts names (test/unit/layout.test.ts holds the two
+ * together). */
 struct hainit_sigrecord {
   int32_t signo, code, pid, uid; /* from siginfo */
   int32_t sent;                  /* signal forwarded (after rewrite), 0 if none */
