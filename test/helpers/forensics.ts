@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FIXTURES, PYTHON } from './pid1';
 
-
 const started: ChildProcess[] = [];
 
 export function startProcess(cmd: string, args: string[]): ChildProcess {
