@@ -1,9 +1,10 @@
 /**
  * Section 3's ready-zombie rounds alone, hainit beside tini and the other peers installed, for
- * work on the reap loop: `npx tsc -p . && node lib/bench/zombies.js [ROUNDS] [ORPHANS] [INIT,INIT...]`.
- * HAINIT_BENCH_NODE picks the Node that runs bin/hainit (default: this one). HAINIT_BENCH_BASE=DIR
- * adds `hainit (base)`: another built checkout (`git worktree add DIR main && cd DIR && npm ci`),
- * measured in the same rounds, so a change is compared with what it changes under the same load.
+ * work on the reap loop: `npx tsc -p . && node lib/bench/zombies.js [--base DIR] [ROUNDS] [ORPHANS] [INIT,INIT...]`.
+ * HAINIT_BENCH_NODE picks the Node that runs bin/hainit (default: this one). --base DIR adds
+ * `hainit (base)`: another built checkout (`git worktree add DIR main && cd DIR && npm ci`),
+ * measured in the same rounds, so a change is compared with what it changes under the same load
+ * (an option, not a variable: hainit warns about HAINIT_* names it does not know).
  *
  * Beside the wall time (SIGCONT -> none left) it gives the CPU time the init's main thread ran
  * meanwhile: on a loaded machine the wall time mostly measures the wait for a CPU.
@@ -15,10 +16,12 @@ import { reapRound, reapSubjects } from './pid1';
 import { NODE, buildFixtures, inits, median, table } from './util';
 
 async function main(): Promise<void> {
-  const rounds = Number(process.argv[2] ?? 7);
-  const n = Number(process.argv[3] ?? 2000);
-  const only = process.argv[4]?.split(',');
-  const base = process.env.HAINIT_BENCH_BASE;
+  const args = process.argv.slice(2);
+  const b = args.indexOf('--base');
+  const base = b >= 0 ? args.splice(b, 2)[1] : undefined;
+  const rounds = Number(args[0] ?? 7);
+  const n = Number(args[1] ?? 2000);
+  const only = args[2]?.split(',');
   const list = inits();
   if (base) list.splice(1, 0, { name: 'hainit (base)', argv: (c) => [NODE, path.join(base, 'bin', 'hainit'), '--', ...c] });
   const wanted = (name: string) => !only || only.includes(name) || (name === 'hainit (base)' && only.includes('hainit'));
