@@ -19,7 +19,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { realProcFs } from '../../src/proc/procfs';
+import { parseStatus, realProcFs } from '../../src/proc/procfs';
 import { childrenOf as procChildrenOf, descendantsOf as procDescendantsOf } from '../../src/proc/tree';
 
 export const HAINIT = path.resolve(__dirname, '../../../bin/hainit');
@@ -258,12 +258,7 @@ export function killTree(pid: number): void {
 
 /** Fields of /proc/PID/status as a map ("SigIgn" -> "0000000000001000"). */
 export function procStatus(pid: number | 'self'): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return m;
+  return parseStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
 }
 
 // ---- terminals --------------------------------------------------------------------------------
