@@ -162,15 +162,15 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return mk_i32(env, pid > 0 ? pid : -err);
 }
 
-/* reap(details, buffer) -> how many struct hainit_reaped it wrote into buffer (as many as fit;
+/* reap(wantDetails, buffer) -> how many struct hainit_reaped it wrote into buffer (as many as fit;
  * call again while it is full). Records, not objects: a storm of zombies costs no N-API
  * property per field, and JavaScript makes its objects at JavaScript's speed. */
 static napi_value js_reap(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value a[2];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  int32_t details = 0;
-  napi_get_value_int32(env, a[0], &details);
+  bool details = false;
+  napi_get_value_bool(env, a[0], &details);
   void *data = NULL;
   size_t len = 0;
   CHECK(napi_get_buffer_info(env, a[1], &data, &len));

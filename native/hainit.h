@@ -77,13 +77,12 @@ struct hainit_reaped {
   int32_t code;      /* exit code; -1 when a signal killed it */
   int32_t signo;     /* the signal that killed it, 0 when it exited */
   int32_t flags;     /* HAINIT_REAPED_* */
-  int64_t lived_ms;  /* from its start to now; -1 unknown or not asked for */
-  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty when not asked for */
+  int64_t lived_ms;  /* from its start to now; -1 unknown or no details */
+  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty without details */
 };
 #define HAINIT_REAPED_CORE 1
-/* What reap_some reads of each process before reaping it, from /proc while it is a zombie. */
-enum { REAP_STATUS_ONLY = 0, REAP_NAME = 1, REAP_NAME_AND_LIFETIME = 2 };
-int reap_some(struct hainit_reaped *out, int max, int details);
+/* want_details: read each zombie's name and start time from /proc before reaping it. */
+int reap_some(struct hainit_reaped *out, int max, int want_details);
 
 /* Job control when hainit is not PID 1 (see signals.c, reap.c). */
 int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -errno */

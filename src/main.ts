@@ -9,7 +9,7 @@ import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
 import { NativeAddon, native } from './native';
 import { keepNodeEnvironmentForTheApp } from './native/node-env';
-import { ReapDetails, Reaper } from './reaper/reaper';
+import { Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
@@ -50,13 +50,12 @@ async function main(argv: readonly string[]): Promise<void> {
     if (rc < 0) log.warn(`cannot set the parent-death signal ${signalName(config.pdeathSignal)}`, { errno: -rc });
   }
 
-  // Every orphan's name (for the summary at exit) is read; how long it lived only when it is logged.
-  const reapLevel = config.warnOnReap ? 'warn' : 'debug';
-  const reaper = new Reaper(addon, log.enabled(reapLevel) ? ReapDetails.nameAndLifetime : ReapDetails.name);
+  const reaper = new Reaper(addon);
   reaper.on('orphan', (s) => {
-    if (!log.enabled(reapLevel)) return;
+    const level = config.warnOnReap ? 'warn' : 'debug';
+    if (!log.enabled(level)) return;
     const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
-    log.write(reapLevel, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
+    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
   });
   router.on('childExited', () => reaper.reapNow());
 

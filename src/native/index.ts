@@ -16,7 +16,7 @@ export interface NativeAddon {
     env?: readonly string[],
   ): number;
   /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many */
-  reap(details: number, records: Buffer): number;
+  reap(wantDetails: boolean, records: Buffer): number;
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
   /** the records still in the pipe, read now (before exit) */

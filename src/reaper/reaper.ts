@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { NativeAddon } from '../native';
-import { REAPED_RECORD, ReapDetails, ReapedStatus, decodeReaped } from './record';
+import { REAPED_RECORD, ReapedStatus, decodeReaped } from './record';
 
-export { ReapDetails, ReapedStatus };
+export type { ReapedStatus };
 
 export interface ReaperEvents {
   orphan: [ReapedStatus];
@@ -18,7 +18,7 @@ const BATCH = 256;
  *
  * What forensics wants of an orphan (its name, for the summary at exit; how long it lived, for
  * the line logged per orphan) is read in the native loop while it is still a zombie, one /proc
- * file each: `details` says which.
+ * file each.
  */
 export class Reaper extends EventEmitter<ReaperEvents> {
   private readonly watchers = new Map<number, (status: ReapedStatus) => void>();
@@ -26,7 +26,7 @@ export class Reaper extends EventEmitter<ReaperEvents> {
   private readonly byCommand = new Map<string, number>();
   private readonly records = Buffer.alloc(BATCH * REAPED_RECORD.size);
 
-  constructor(private readonly addon: NativeAddon, private readonly details: ReapDetails = ReapDetails.name) {
+  constructor(private readonly addon: NativeAddon, private readonly wantDetails = true) {
     super();
   }
 
@@ -37,7 +37,7 @@ export class Reaper extends EventEmitter<ReaperEvents> {
 
   reapNow(): void {
     for (;;) {
-      const n = this.addon.reap(this.details, this.records);
+      const n = this.addon.reap(this.wantDetails, this.records);
       for (let i = 0; i < n; i++) this.dispatch(decodeReaped(this.records, i));
       if (n < BATCH) return;
     }

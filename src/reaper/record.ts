@@ -17,19 +17,15 @@ export const REAPED_RECORD = {
 /** HAINIT_REAPED_CORE */
 export const REAPED_CORE = 1;
 
-/** What the loop reads of each zombie before reaping it (REAP_* in native/hainit.h). */
-export const ReapDetails = { statusOnly: 0, name: 1, nameAndLifetime: 2 } as const;
-export type ReapDetails = (typeof ReapDetails)[keyof typeof ReapDetails];
-
 export interface ReapedStatus {
   readonly pid: number;
   /** exit code, or null when killed by a signal */
   readonly code: number | null;
   readonly signal: number | null;
   readonly core: boolean;
-  /** command name, when asked for; '' otherwise */
+  /** command name, when details were asked for; '' otherwise */
   readonly comm: string;
-  /** how long it lived, when asked for; undefined otherwise */
+  /** how long it lived, when details were asked for and the start time could be read */
   readonly livedMs: number | undefined;
 }
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REAPED_CORE, REAPED_RECORD, ReapDetails, decodeReaped } from '../../src/reaper/record';
+import { REAPED_CORE, REAPED_RECORD, decodeReaped } from '../../src/reaper/record';
 import { RecordFlag, SIGNAL_RECORD, decodeSignalRecord } from '../../src/signals/record';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -24,7 +24,7 @@ function headerLayout(): Record<string, number> {
     size('reaped.size', 'struct hainit_reaped');
     for (const f of ['pid', 'code', 'signo', 'flags', 'lived_ms', 'comm']) off(`reaped.${f}`, 'struct hainit_reaped', f);
     fields.push(['reaped.comm_bytes', 'sizeof(((struct hainit_reaped *)0)->comm)']);
-    for (const c of ['HAINIT_REC_FORWARDED', 'HAINIT_REC_SELF', 'HAINIT_REC_TTY', 'HAINIT_REAPED_CORE', 'REAP_STATUS_ONLY', 'REAP_NAME', 'REAP_NAME_AND_LIFETIME']) {
+    for (const c of ['HAINIT_REC_FORWARDED', 'HAINIT_REC_SELF', 'HAINIT_REC_TTY', 'HAINIT_REAPED_CORE']) {
       fields.push([c, `(long)(${c})`]);
     }
     const program = [
@@ -59,14 +59,13 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     assert.deepEqual(RecordFlag, { forwarded: c.HAINIT_REC_FORWARDED, self: c.HAINIT_REC_SELF, tty: c.HAINIT_REC_TTY });
   });
 
-  it('struct hainit_reaped: size, every offset, the flag and the detail levels', () => {
+  it('struct hainit_reaped: size, every offset and the flag', () => {
     const R = REAPED_RECORD;
     assert.deepEqual(
       { size: R.size, pid: R.pid, code: R.code, signo: R.signo, flags: R.flags, livedMs: R.livedMs, comm: R.comm, commBytes: R.commBytes },
       { size: c['reaped.size'], pid: c['reaped.pid'], code: c['reaped.code'], signo: c['reaped.signo'], flags: c['reaped.flags'], livedMs: c['reaped.lived_ms'], comm: c['reaped.comm'], commBytes: c['reaped.comm_bytes'] },
     );
     assert.equal(REAPED_CORE, c.HAINIT_REAPED_CORE);
-    assert.deepEqual(ReapDetails, { statusOnly: c.REAP_STATUS_ONLY, name: c.REAP_NAME, nameAndLifetime: c.REAP_NAME_AND_LIFETIME });
   });
 
   it('decodes a signal record field by field', () => {
