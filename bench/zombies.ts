@@ -1,8 +1,8 @@
 /**
  * Section 3's ready-zombie rounds alone, hainit beside tini and the other peers installed, for
- * work on the reap loop: `npx tsc -p . && node lib/bench/zombies.js [--base DIR] [ROUNDS] [ORPHANS] [INIT,INIT...]`.
- * HAINIT_BENCH_NODE picks the Node that runs bin/hainit (default: this one). --base DIR adds
- * `hainit (base)`: another built checkout (`git worktree add DIR main && cd DIR && npm ci`),
+ * work on the reap loop: `npx tsc -p . && node lib/bench/zombies.js [--base DIR]... [ROUNDS] [ORPHANS] [INIT,INIT...]`.
+ * HAINIT_BENCH_NODE picks the Node that runs bin/hainit (default: this one). Each --base DIR adds
+ * `hainit (DIR's name)`: another built checkout (`git worktree add DIR main && cd DIR && npm ci`),
  * measured in the same rounds, so a change is compared with what it changes under the same load
  * (an option, not a variable: hainit warns about HAINIT_* names it does not know).
  *
@@ -17,14 +17,14 @@ import { NODE, buildFixtures, inits, median, table } from './util';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const b = args.indexOf('--base');
-  const base = b >= 0 ? args.splice(b, 2)[1] : undefined;
+  const bases: string[] = [];
+  for (let b = args.indexOf('--base'); b >= 0; b = args.indexOf('--base')) bases.push(args.splice(b, 2)[1]);
   const rounds = Number(args[0] ?? 7);
   const n = Number(args[1] ?? 2000);
   const only = args[2]?.split(',');
   const list = inits();
-  if (base) list.splice(1, 0, { name: 'hainit (base)', argv: (c) => [NODE, path.join(base, 'bin', 'hainit'), '--', ...c] });
-  const wanted = (name: string) => !only || only.includes(name) || (name === 'hainit (base)' && only.includes('hainit'));
+  list.splice(1, 0, ...bases.map((dir) => ({ name: `hainit (${path.basename(dir)})`, argv: (c: readonly string[]) => [NODE, path.join(dir, 'bin', 'hainit'), '--', ...c] })));
+  const wanted = (name: string) => !only || only.includes(name.split(' ')[0]);
   const { dir, bin } = buildFixtures();
   const subjects = reapSubjects(list, bin('orphans'), n).filter((s) => !s.selfReap && wanted(s.name));
   const ms = subjects.map(() => [] as number[]);
