@@ -36,8 +36,8 @@ const resolve = (from, spec) => {
 const edges = new Map(); // "a -> b" -> [file: import]
 for (const file of files) {
   const text = readFileSync(file, 'utf8');
-  // static imports, re-exports and require('./x') of relative paths
-  for (const m of text.matchAll(/(?:from\s+|require\(\s*|import\(\s*)'(\.{1,2}\/[^']+)'/g)) {
+  // static imports, re-exports, bare imports, require('./x') and import('./x') of relative paths
+  for (const m of text.matchAll(/(?:from\s+|^import\s+|require\(\s*|import\(\s*)'(\.{1,2}\/[^']+)'/gm)) {
     const target = resolve(file, m[1]);
     if (!target || !target.startsWith(src)) continue;
     const a = room(file);
