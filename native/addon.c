@@ -174,6 +174,10 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   void *data = NULL;
   size_t len = 0;
   CHECK(napi_get_buffer_info(env, a[1], &data, &len));
+  if ((uintptr_t)data % _Alignof(struct hainit_reaped)) {
+    napi_throw_error(env, NULL, "reap: the records buffer is not aligned (use Buffer.alloc, not a slice)");
+    return NULL;
+  }
   int max = (int)(len / sizeof(struct hainit_reaped));
   return mk_i32(env, max > 0 ? reap_some((struct hainit_reaped *)data, max, details) : 0);
 }

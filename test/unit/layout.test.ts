@@ -97,4 +97,12 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     assert.deepEqual(decodeReaped(b, 1), { pid: 11, code: null, signal: 9, core: true, comm: 'abcdefghijklmnop', livedMs: undefined });
     assert.deepEqual(decodeReaped(b, 2), { pid: 12, code: 0, signal: null, core: false, comm: '', livedMs: undefined });
   });
+
+  it('the addon writes reap records only into a buffer aligned for them', () => {
+    // In a child process: reaping in mocha's own would take the statuses of its children.
+    const script = `const a = require(${JSON.stringify(path.join(ROOT, 'build', 'Release', 'hainit.node'))});
+      try { a.reap(true, Buffer.alloc(${REAPED_RECORD.size * 2}).subarray(4)); console.log('accepted'); } catch (e) { console.log(e.message); }`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.match(out, /not aligned/);
+  });
 });
