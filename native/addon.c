@@ -59,6 +59,8 @@ static void snapshot_inherited(void) {
       for (int j = 0; j < nseen; j++)
         if (j != i && strcmp(seen[i].link, seen[j].link) == 0) pair = 1;
     if (pair || node_own_path(seen[i].link)) continue;
+    /* the memfd the binary's entry stub made for this very addon (native/entry/stub.c) */
+    if (strncmp(seen[i].link, "/memfd:hainit.node", 18) == 0) continue;
     struct stat st;
     if (fstat(seen[i].fd, &st) < 0) continue;
     inherited[ninherited].fd = seen[i].fd;
@@ -78,7 +80,18 @@ static napi_value mk_i32(napi_env env, int32_t x) {
   napi_create_int32(env, x, &v);
   return v;
 }
+/* A Buffer's bytes as they are (argv and env from /proc, any byte but NUL), or a string as UTF-8. */
 static char *get_str(napi_env env, napi_value v) {
+  bool is_buffer = false;
+  if (napi_is_buffer(env, v, &is_buffer) == napi_ok && is_buffer) {
+    void *data;
+    size_t n;
+    if (napi_get_buffer_info(env, v, &data, &n) != napi_ok) return NULL;
+    char *s = malloc(n + 1);
+    memcpy(s, data, n);
+    s[n] = 0;
+    return s;
+  }
   size_t len = 0;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
@@ -389,6 +402,51 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
 }
 
 
+/* The whole of a /proc file, or NULL (no /proc). */
+static char *slurp(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, cap *= 2);
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
+/* rawArgv() / rawEnviron() -> [Buffer] of NUL-separated entries exactly as the kernel holds them
+ * (what hainit was exec'd with), or null without /proc. Node decodes process.argv and env as
+ * UTF-8 and turns invalid bytes into U+FFFD; these keep them. */
+static napi_value proc_list(napi_env env, const char *path) {
+  size_t n = 0;
+  char *buf = slurp(path, &n);
+  napi_value out;
+  if (!buf) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  CHECK(napi_create_array(env, &out));
+  uint32_t k = 0;
+  for (size_t i = 0; i < n;) {
+    size_t len = strnlen(buf + i, n - i);
+    napi_value b;
+    void *data;
+    if (napi_create_buffer_copy(env, len, buf + i, &data, &b) != napi_ok) break;
+    napi_set_element(env, out, k++, b);
+    i += len + 1;
+  }
+  free(buf);
+  return out;
+}
+static napi_value js_raw_argv(napi_env env, napi_callback_info info) { return proc_list(env, "/proc/self/cmdline"); }
+static napi_value js_raw_environ(napi_env env, napi_callback_info info) { return proc_list(env, "/proc/self/environ"); }
+
 /* [signals] of a set, bit N-1 for signal N */
 static napi_value sig_list(napi_env env, uint64_t set) {
   napi_value arr;
@@ -442,6 +500,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
     {"signalsSkipped", NULL, js_sig_skipped, NULL, NULL, NULL, napi_default, NULL},
     {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
+    {"rawArgv", NULL, js_raw_argv, NULL, NULL, NULL, napi_default, NULL},
+    {"rawEnviron", NULL, js_raw_environ, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

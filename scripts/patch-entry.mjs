@@ -1,26 +1,44 @@
-// Puts native/entry-stub.S in front of an x86-64 ELF executable's entry point (dist/hainit).
+// Puts the entry stub (native/entry/, built by scripts/entry-stub.mjs) in front of an ELF64
+// executable's entry point (dist/hainit). x86-64 and aarch64.
 //
 // The stub needs executable memory that is already mapped. It goes into the zero padding after
 // an executable PT_LOAD segment: that segment's sizes grow to cover it, and nothing else moves.
 // The padding must be zeros in the file, and free in both the file and the address space (no
-// other segment there). The stub's last instruction is `jmp rel32`; its displacement is set to
-// reach the old entry point.
+// other segment there). The stub starts at its entry; at offset `jump` it has a jump to fill in:
+// x86-64 `jmp rel32` (e9 + 4 bytes), aarch64 `b imm26` (14000000), aimed at the old entry point.
 //
-//   node scripts/patch-entry.mjs FILE STUB.bin     (build-binary.mjs calls patchEntry)
+//   node scripts/patch-entry.mjs FILE STUB.bin JUMP-OFFSET   (build-binary.mjs calls patchEntry)
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 
 const PT_LOAD = 1;
 const PF_X = 1;
 const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+
+/** The jump at `at` in `code` (loaded at `from`) aimed at `to`, per machine; throws if it cannot. */
+function writeJump(machine, code, at, from, to) {
+  if (machine === EM_X86_64) {
+    if (code[at] !== 0xe9) throw new Error('the stub has no jmp rel32 at its jump offset');
+    const d = to - (from + at + 5);
+    if (d < -(2 ** 31) || d >= 2 ** 31) throw new Error('the entry point is out of jmp rel32 range');
+    code.writeInt32LE(d, at + 1);
+  } else {
+    if (code.readUInt32LE(at) !== 0x14000000) throw new Error('the stub has no `b` at its jump offset');
+    const d = to - (from + at);
+    if (d % 4 !== 0 || d < -(2 ** 27) || d >= 2 ** 27) throw new Error('the entry point is out of `b` range (128 MiB)');
+    code.writeUInt32LE((0x14000000 | ((d / 4) & 0x3ffffff)) >>> 0, at);
+  }
+}
 
 /** Patches `file` in place. Returns { entry, stub } (addresses), or throws naming what is wrong. */
-export function patchEntry(file, stub) {
+export function patchEntry(file, stub, jump) {
   const elf = readFileSync(file);
   const fail = (why) => { throw new Error(`${file}: ${why}`); };
   if (elf.readUInt32BE(0) !== 0x7f454c46) fail('not an ELF file');
   if (elf[4] !== 2 || elf[5] !== 1) fail('not a 64-bit little-endian ELF file');
-  if (elf.readUInt16LE(18) !== EM_X86_64) fail(`machine ${elf.readUInt16LE(18)} is not x86-64: the entry stub is x86-64 code`);
-  if (stub.length < 5 || stub[stub.length - 5] !== 0xe9) fail('the stub does not end with jmp rel32');
+  const machine = elf.readUInt16LE(18);
+  if (machine !== EM_X86_64 && machine !== EM_AARCH64) fail(`machine ${machine} is neither x86-64 nor aarch64`);
+  if (!(jump >= 0 && jump + (machine === EM_X86_64 ? 5 : 4) <= stub.length)) fail(`jump offset ${jump} is outside the stub`);
 
   const entry = elf.readBigUInt64LE(24);
   const phoff = Number(elf.readBigUInt64LE(32));
@@ -43,7 +61,7 @@ export function patchEntry(file, stub) {
   for (const p of phdrs) {
     if (p.type === PT_LOAD && Number(entry) >= p.vaddr && Number(entry) < p.vaddr + p.memsz) {
       const at = p.offset + (Number(entry) - p.vaddr);
-      if (elf.subarray(at, at + stub.length - 4).equals(stub.subarray(0, stub.length - 4))) fail('already patched');
+      if (elf.subarray(at, at + jump).equals(stub.subarray(0, jump))) fail('already patched');
     }
   }
 
@@ -63,8 +81,11 @@ export function patchEntry(file, stub) {
     if (clash || overlaps(offset, end, phoff, phoff + phnum * phentsize)) continue;
 
     const code = Buffer.from(stub);
-    const next = vaddr + stub.length;
-    code.writeInt32LE(Number(entry) - next, stub.length - 4);
+    try {
+      writeJump(machine, code, jump, vaddr, Number(entry));
+    } catch (e) {
+      fail(e.message);
+    }
     const size = Buffer.alloc(16);
     size.writeBigUInt64LE(BigInt(seg.filesz + pad + stub.length), 0);
     size.writeBigUInt64LE(BigInt(seg.filesz + pad + stub.length), 8);
@@ -85,7 +106,7 @@ export function patchEntry(file, stub) {
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  const [file, stubFile] = process.argv.slice(2);
-  const r = patchEntry(file, readFileSync(stubFile));
+  const [file, stubFile, jump] = process.argv.slice(2);
+  const r = patchEntry(file, readFileSync(stubFile), Number(jump));
   console.log(`${file}: entry 0x${r.stub.toString(16)} (was 0x${r.entry.toString(16)})`);
 }

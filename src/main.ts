@@ -7,8 +7,8 @@ import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
-import { NativeAddon, native } from './native';
-import { keepNodeEnvironmentForTheApp } from './native/node-env';
+import { NativeAddon, addonSource, native } from './native';
+import { environmentForTheApp, rawCommand } from './native/app-env';
 import { Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
@@ -26,7 +26,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
-  const appEnv = keepNodeEnvironmentForTheApp(addon);
+  const appEnv = usageOrExit(() => environmentForTheApp(addon));
   const invocation = readInvocation(argv);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
@@ -38,7 +38,10 @@ async function main(argv: readonly string[]): Promise<void> {
   // Set by the single binary's loader (scripts/sea-main.cjs): a rejected cache only costs time.
   const codeCache = (globalThis as { __hainitCodeCache?: string }).__hainitCodeCache;
   if (codeCache !== undefined) log.debug(`start-up code cache ${codeCache}`);
-  if (log.enabled('debug')) logStartSignalState(log, addon);
+  if (log.enabled('debug')) {
+    log.debug(`native addon loaded from ${addonSource}`);
+    logStartSignalState(log, addon);
+  }
 
   const router = new SignalRouter(addon);
   router.install(config.rewrites);
@@ -59,7 +62,9 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   router.on('childExited', () => reaper.reapNow());
 
-  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv }));
+  // The command's own bytes: Node's process.argv has U+FFFD for every byte that is not UTF-8.
+  const command = rawCommand(addon, config.command);
+  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command }));
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
   const health: Health = await orExit125(log, () =>
     startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
@@ -94,8 +99,12 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
 
 /** Bad input: one line on stderr naming the value, exit 125. */
 function readInvocation(argv: readonly string[]): Invocation {
+  return usageOrExit(() => parseInvocation(argv, process.env));
+}
+
+function usageOrExit<T>(f: () => T): T {
   try {
-    return parseInvocation(argv, process.env);
+    return f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     new Logger('error', 'text').error(e.message);

@@ -1,7 +1,7 @@
 /**
  * SPEC §1: the child gets the signal mask and ignored set hainit was started with, not Node's.
  * Node resets both before any of hainit's code runs; dist/hainit's entry stub
- * (native/entry-stub.S) keeps them first. tini passes them on the same way; a `nohup hainit …`
+ * (native/entry/stub.c) keeps them first. tini passes them on the same way; a `nohup hainit …`
  * or a shell's `trap '' HUP` depends on it.
  */
 import { strict as assert } from 'node:assert';
@@ -34,8 +34,8 @@ describe('dist/hainit passes on the signal state it was started with', function 
   const cases: [string, string[], NodeJS.ProcessEnv][] = [
     ['not PID 1', [], {}],
     ['as PID 1', ['unshare', '--pid', '--fork', '--mount-proc'], {}],
-    // NODE_DEBUG makes hainit exec itself again (src/native/node-env.ts): the state survives it.
-    ['after its re-exec for NODE_DEBUG', [], { NODE_DEBUG: 'hainit-test' }],
+    // NODE_DEBUG: the entry stub moves it out of environ too (native/entry/stub.c); the state survives.
+    ['with NODE_DEBUG set (moved out of environ by the stub)', [], { NODE_DEBUG: 'hainit-test' }],
   ];
   for (const [where, prefix, env] of cases) {
     it(`${where}: the child's blocked and ignored signals are those hainit was given, and nothing is caught`, () => {

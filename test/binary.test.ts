@@ -24,11 +24,15 @@ root=$1; shift
 mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount -t proc proc "$root/proc"
+# memfd_noexec is per PID namespace: 2 forbids executable memfds here only
+[ -z "$MEMFD_NOEXEC" ] || echo "$MEMFD_NOEXEC" > /proc/sys/vm/memfd_noexec
 while [ "$1" != "--" ]; do
   mount -t tmpfs -o "\${1#*=},mode=1777" tmpfs "$root\${1%%=*}"
   shift
 done
 shift
+# a non-root uid without capabilities or a way to gain privileges, as a hardened pod runs it
+[ -z "$USERSPEC" ] || exec setpriv --no-new-privs chroot --userspec="$USERSPEC" "$root" /hainit "$@"
 exec chroot "$root" /hainit "$@"
 `;
 
@@ -106,7 +110,7 @@ function freePort(): Promise<number> {
 /** Why the suite cannot run here, or undefined. */
 function missingTool(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (mount, chroot, unshare)';
-  for (const tool of ['unshare', 'chroot', 'mount', 'cc', 'ldd', 'strip']) {
+  for (const tool of ['unshare', 'chroot', 'mount', 'cc', 'ldd', 'strip', 'setpriv']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
   }
   if (!existsSync(ADDON)) return `${path.relative(REPO, ADDON)} is not built (npm install)`;
@@ -115,6 +119,7 @@ function missingTool(): string | undefined {
 
 /** The binary, every library `ldd` names (and the loader) at the same path, and /app. */
 function assembleRoot(dir: string): void {
+  chmodSync(dir, 0o755); // mkdtemp's 0700 would shut out the non-root uid
   copyFileSync(BINARY, path.join(dir, 'hainit'));
   chmodSync(path.join(dir, 'hainit'), 0o755);
   const ldd = execFileSync('ldd', [BINARY], { encoding: 'utf8' });
@@ -155,19 +160,24 @@ describe('dist/hainit: the single binary as PID 1 of a read-only root without No
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('runs the application, serves probes, reaps its orphans, forwards SIGTERM and exits with its code, leaving no file behind', async () => {
+  it('runs from one file on a read-only root with nothing writable, as a non-root uid without capabilities: probes answer, SIGTERM ends it', async () => {
     const port = await freePort(); // the PID namespace shares the host's network
-    const h = start(['/tmp=exec'], ['-w', '--health-listen', `127.0.0.1:${port}`, '--', '/app', 'orphans', '3']);
+    // no tmpfs, no /dev (so no /dev/shm), only /hainit and its libraries, uid 65532, no_new_privs
+    const h = start([], ['-w', '--health-listen', `127.0.0.1:${port}`, '--', '/app', 'orphans', '3'], { USERSPEC: '65532:65532' });
     await h.until(() => /app ready/.test(h.stdout), 'app ready');
     const pid = await h.hostPid();
 
-    // really a read-only root, and the addon came from /tmp and is already unlinked
+    // really a read-only root, as that uid without capabilities, and the addon came from the memfd
     const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n');
     const rootMount = mounts.find((l) => l.split(' ')[4] === '/');
     assert.match(rootMount ?? '', /^\S+ \S+ \S+ \S+ \/ ro[, ]/, `root mount: ${rootMount}`);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    assert.match(status, /^Uid:\s+65532\s+65532\s+65532\s+65532$/m);
+    assert.match(status, /^CapEff:\s+0+$/m);
+    assert.match(status, /^NoNewPrivs:\s+1$/m);
     const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-    assert.match(maps, /\/tmp\/\.hainit-\S+\.node \(deleted\)/);
-    assert.deepEqual(readdirSync(`/proc/${pid}/root/tmp`), []);
+    assert.match(maps, /\/memfd:hainit\.node \(deleted\)/, 'the addon is mapped from the sealed memfd');
+    assert.doesNotMatch(maps, /\.hainit-/, 'no extracted copy');
 
     // NODE_OPTIONS did not stop hainit (the preload does not exist) and reached the application
     assert.match(h.stdout, /app NODE_OPTIONS=--require \/nonexistent\/preload.js/);
@@ -196,38 +206,60 @@ describe('dist/hainit: the single binary as PID 1 of a read-only root without No
     assert.doesNotMatch(r.stderr, /Warning|rejected/);
   });
 
-  it('says what to mount or copy, and exits 125, when no directory is writable and exec-capable', async () => {
-    const r = await start(['/tmp=noexec'], ['--', '/app', 'exit', '7']).exited;
+  it('where the kernel forbids executable memfds and nothing is writable and exec-capable: one line saying what to do, 125', async () => {
+    const r = await start(['/tmp=noexec'], ['--', '/app', 'exit', '7'], { MEMFD_NOEXEC: '2' }).exited;
     assert.equal(r.code, 125, r.stderr);
-    assert.match(r.stderr, /cannot load the embedded native addon/);
-    assert.match(r.stderr, /\/tmp \(mounted noexec at \/tmp\)/);
-    assert.match(r.stderr, /mount a tmpfs without noexec at \/tmp/);
-    assert.match(r.stderr, /set HAINIT_TMPDIR/);
-    assert.match(r.stderr, /COPY hainit\.node beside the binary as \/hainit\.node/);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, `one line:\n${r.stderr}`);
+    assert.match(r.stderr, /cannot load the native addon: no sealed memfd \(the kernel forbids executable memfds: vm\.memfd_noexec=2\)/);
+    assert.match(r.stderr, /\/tmp: mounted noexec at \/tmp/);
+    assert.match(r.stderr, /COPY hainit\.node beside the binary/);
+    assert.match(r.stderr, /HAINIT_TMPDIR/);
     assert.equal(r.stdout, '', 'the application must not have started');
   });
 
-  it('uses HAINIT_TMPDIR when /tmp is noexec', async () => {
-    const h = start(['/tmp=noexec', '/scratch=exec'], ['--', '/app'], { HAINIT_TMPDIR: '/scratch' });
+  it('uses HAINIT_TMPDIR when executable memfds are forbidden and /tmp is noexec', async () => {
+    const h = start(['/tmp=noexec', '/scratch=exec'], ['--', '/app'], { HAINIT_TMPDIR: '/scratch', MEMFD_NOEXEC: '2' });
     await h.until(() => /app ready/.test(h.stdout), 'app ready');
     const pid = await h.hostPid();
-    assert.match(readFileSync(`/proc/${pid}/maps`, 'utf8'), /\/scratch\/\.hainit-\S+\.node \(deleted\)/);
+    // an O_TMPFILE: it never had a name another process could replace
+    assert.match(readFileSync(`/proc/${pid}/maps`, 'utf8'), /\/scratch\/#\d+ \(deleted\)/);
     assert.deepEqual(readdirSync(`/proc/${pid}/root/scratch`), []);
     process.kill(pid, 'SIGTERM');
     assert.equal((await h.exited).code, 0);
   });
 
-  it('loads hainit.node from beside the binary on a root with nothing writable', async () => {
+  it('loads hainit.node from beside the binary where executable memfds are forbidden and nothing is writable', async () => {
     const beside = path.join(root, 'hainit.node');
     copyFileSync(ADDON, beside);
     try {
-      const h = start([], ['--', '/app']);
+      const h = start([], ['--', '/app'], { MEMFD_NOEXEC: '2' });
       await h.until(() => /app ready/.test(h.stdout), 'app ready');
       const pid = await h.hostPid();
       // maps shows host paths: the root's own /hainit.node, mapped and not a deleted copy
       assert.ok(readFileSync(`/proc/${pid}/maps`, 'utf8').includes(`${beside}\n`), 'hainit.node beside the binary is mapped');
       process.kill(pid, 'SIGTERM');
       assert.equal((await h.exited).code, 0);
+    } finally {
+      unlinkSync(beside);
+    }
+  });
+
+  it('ignores a poisoned hainit.node beside the binary while the memfd works, and refuses it in one line (125) when it would be used', async () => {
+    const beside = path.join(root, 'hainit.node');
+    copyFileSync(path.join(REPO, 'package.json'), beside); // not an ELF file
+    try {
+      const ok = await start([], ['-v', '--', '/app', 'exit', '7']).exited;
+      assert.equal(ok.code, 7, ok.stderr);
+      assert.match(ok.stderr, /native addon loaded from the sealed memfd/);
+      const r = await start([], ['--', '/app', 'exit', '7'], { MEMFD_NOEXEC: '2' }).exited;
+      assert.equal(r.code, 125, r.stderr);
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, `one line, no source, no stack:\n${r.stderr}`);
+      assert.match(r.stderr, /cannot load the native addon: \/hainit\.node: .*(invalid ELF header|too short)/);
+      chmodSync(beside, 0o666);
+      const w = await start([], ['--', '/app', 'exit', '7'], { MEMFD_NOEXEC: '2' }).exited;
+      assert.equal(w.code, 125, w.stderr);
+      assert.match(w.stderr, /refusing \/hainit\.node: \/hainit\.node is writable by others \(mode 666\)/);
+      assert.equal(r.stdout + w.stdout, '', 'the application must not have started');
     } finally {
       unlinkSync(beside);
     }

@@ -208,7 +208,7 @@ function restartMode(src: Source): RestartMode {
 function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
   const known = new Set(OPTIONS.map(envName));
   return Object.keys(env)
-    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && k !== 'HAINIT_TMPDIR')
+    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && k !== 'HAINIT_TMPDIR' && !k.startsWith('HAINIT_APP_'))
     .map((k) => `${k} is not a hainit setting: ignored`);
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { Logger } from '../log/logger';
 import { EXIT_USAGE } from '../exit-codes';
@@ -6,14 +6,15 @@ import { EXIT_USAGE } from '../exit-codes';
 /** The system calls hainit needs that Node does not offer. Negative results are -errno. */
 export interface NativeAddon {
   spawn(
-    path: string,
-    argv: readonly string[],
+    /** a Buffer is taken byte for byte (see app-env.ts) */
+    path: string | Buffer,
+    argv: readonly (string | Buffer)[],
     stdio: readonly [number, number, number],
     keepFds: readonly number[],
     foreground: boolean,
     newProcessGroup: boolean,
     /** "KEY=value" for the child; hainit's own environment when left out */
-    env?: readonly string[],
+    env?: readonly (string | Buffer)[],
   ): number;
   /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many */
   reap(wantDetails: boolean, records: Buffer): number;
@@ -51,17 +52,30 @@ export interface NativeAddon {
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
-   * null without the binary's entry stub (native/entry-stub.S), when children get none. */
+   * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;
+  /** /proc/self/cmdline and /proc/self/environ as they are, one Buffer an entry; null without /proc */
+  rawArgv(): Buffer[] | null;
+  rawEnviron(): Buffer[] | null;
 }
 
 export const SignalMode = { drop: 0, forward: 1, notify: 2 } as const;
 
 let addon: NativeAddon | undefined;
 
+/** Where the addon was loaded from, for `-v` (main.ts) and the tests. */
+export let addonSource = 'the package';
+
 /** Loaded as early as possible: the snapshot of inherited descriptors is taken at load time. */
 export function native(): NativeAddon {
-  if (!addon) addon = isSingleExecutable() ? loadEmbedded() : loadFromPackage();
+  if (!addon) {
+    try {
+      addon = isSingleExecutable() ? loadEmbedded() : loadFromPackage();
+    } catch (e) {
+      // whatever went wrong on the way: one line, 125 (never a stack trace or minified source)
+      return cannotLoad(`${firstLine(e)}`);
+    }
+  }
   return addon;
 }
 
@@ -69,7 +83,12 @@ export function native(): NativeAddon {
 function loadFromPackage(): NativeAddon {
   // lib/src/native/index.js -> build/Release/hainit.node. process.dlopen, not require: the
   // module loader's resolution (realpath, package scope, module paths) showed up in start-up.
-  return dlopen(`${__dirname}/../../../build/Release/hainit.node`);
+  const file = `${__dirname}/../../../build/Release/hainit.node`;
+  try {
+    return dlopen(file);
+  } catch (e) {
+    return cannotLoad(`${path.normalize(file)}: ${firstLine(e)} (reinstall: npm rebuild hainit)`);
+  }
 }
 
 /** The name of the addon, as an SEA asset (scripts/build-binary.mjs) and beside the binary. */
@@ -77,6 +96,9 @@ export const ADDON_ASSET = 'hainit.node';
 
 /** Where the embedded addon may be written when the user named no place, in order of preference. */
 export const EXTRACT_CANDIDATES: readonly string[] = ['/dev/shm', '/tmp', '/run', '/var/tmp'];
+
+/** The name the entry stub gives its memfd (native/entry/stub.c), as /proc/self/fd shows it. */
+export const MEMFD_LINK = '/memfd:hainit.node (deleted)';
 
 interface Sea {
   isSea(): boolean;
@@ -93,43 +115,206 @@ export function isSingleExecutable(): boolean {
 }
 
 /**
- * dist/hainit (a Node single executable application) carries the addon as an asset, but dlopen
- * needs a file. A copy beside the binary wins (the user put it there on purpose); otherwise the
- * asset is written to HAINIT_TMPDIR or the first candidate that is writable and allows exec,
- * loaded, and unlinked at once: the mapping outlives the name, so nothing is left behind.
+ * dist/hainit carries the addon twice: as the ELF note the entry stub copies into a sealed memfd
+ * before Node starts, and as an SEA asset for when that cannot be used.
  *
- * The addon's load takes the snapshot of inherited descriptors (native/addon.c), so every
- * descriptor opened here is closed again before dlopen: writeFileSync and readFileSync close theirs.
+ * 1. The memfd (/proc/self/fd/N): no name in any directory, sealed against writes, so nothing
+ *    another process does can change what is loaded. This is the normal case.
+ * 2. Only where the kernel forbids executable memfds (vm.memfd_noexec=2) or dlopen of one fails:
+ *    hainit.node beside the binary, if the user put one there, or the asset written to
+ *    HAINIT_TMPDIR or the first usable candidate. Either must live where only root or hainit's
+ *    own user can change it (safeReason): a directory others can write is refused, since another
+ *    user there could put their own file in its place between the write and dlopen. The asset
+ *    is written to an unnamed O_TMPFILE and loaded through /proc/self/fd/N where the filesystem
+ *    has O_TMPFILE; else to an O_EXCL file, unlinked right after dlopen. Nothing is left behind,
+ *    not even on ENOSPC.
+ * Any failure: one line, 125.
+ *
+ * The addon's load takes the snapshot of inherited descriptors (native/addon.c); every
+ * descriptor opened here is closed right after, and the addon drops a closed or reused one.
  */
 function loadEmbedded(): NativeAddon {
+  const tried: string[] = [];
+  const memfd = stubMemfd();
+  if (memfd !== undefined) {
+    try {
+      addonSource = 'the sealed memfd of the entry stub';
+      return dlopen(`/proc/self/fd/${memfd}`);
+    } catch (e) {
+      tried.push(`sealed memfd: ${firstLine(e)}`);
+    } finally {
+      closeSync(memfd);
+    }
+  } else {
+    tried.push(`no sealed memfd (${memfdAbsentReason()})`);
+  }
+
   const beside = path.join(path.dirname(process.execPath), ADDON_ASSET);
-  if (existsSync(beside)) return dlopen(beside);
+  if (existsSync(beside)) {
+    const unsafe = safeReason(beside, true);
+    if (unsafe) return cannotLoad(`refusing ${beside}: ${unsafe}`);
+    try {
+      addonSource = beside;
+      return dlopen(beside);
+    } catch (e) {
+      return cannotLoad(`${beside}: ${firstLine(e)}`);
+    }
+  }
 
   // Read here, not in config/: the addon must be loaded before anything else runs.
   const requested = process.env.HAINIT_TMPDIR;
-  const dirs = requested ? [requested] : EXTRACT_CANDIDATES;
-  const tried: string[] = [];
+  const dirs = requested !== undefined ? [requested] : EXTRACT_CANDIDATES;
   const bytes = new Uint8Array((require('node:sea') as Sea).getRawAsset(ADDON_ASSET) as ArrayBuffer);
-  // Tried straight away: reading mountinfo first would cost every start 0.3 ms to explain a
-  // failure that, when it happens, is explained afterwards.
   for (const dir of dirs) {
-    const file = path.join(dir, `.hainit-${process.pid}-${Date.now().toString(36)}.node`);
+    const got = loadFromDirectory(dir, bytes);
+    if (typeof got !== 'string') return got;
+    tried.push(`${dir}: ${got}`);
+  }
+  return cannotLoad(`${tried.join('; ')}. ${HOW_TO_FIX}`);
+}
+
+const HOW_TO_FIX =
+  'Allow executable memfds (sysctl vm.memfd_noexec=0 or 1), or COPY hainit.node beside the binary, ' +
+  'or give HAINIT_TMPDIR a directory that only root or this user can write and that is not mounted noexec';
+
+/** The entry stub's memfd, found by its name among hainit's descriptors. */
+function stubMemfd(): number | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
     try {
-      writeFileSync(file, bytes, { mode: 0o500, flag: 'wx' });
-    } catch (e) {
-      tried.push(`${dir} (${(e as NodeJS.ErrnoException).code ?? e})`);
-      continue;
-    }
-    try {
-      return dlopen(file);
-    } catch (e) {
-      tried.push(`${dir} (${noexecReason(dir) ?? firstLine(e)})`);
-    } finally {
-      try { unlinkSync(file); } catch { /* already gone: nothing to clean */ }
+      if (readlinkSync(`/proc/self/fd/${fd}`) === MEMFD_LINK) return Number(fd);
+    } catch {
+      // the directory's own descriptor, already closed
     }
   }
-  return cannotLoad(requested, tried);
+  return undefined;
 }
+
+function memfdAbsentReason(): string {
+  if (!existsSync('/proc/self/fd')) return '/proc is not mounted';
+  try {
+    const v = readFileSync('/proc/sys/vm/memfd_noexec', 'utf8').trim();
+    if (v === '2') return 'the kernel forbids executable memfds: vm.memfd_noexec=2';
+  } catch {
+    // kernels before 6.3 have no such setting
+  }
+  return 'memfd_create failed';
+}
+
+/** The asset, loaded from `dir`; or why not, as a short phrase. */
+function loadFromDirectory(dir: string, bytes: Uint8Array): NativeAddon | string {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch (e) {
+    return errnoCode(e);
+  }
+  const unsafe = safeReason(real, false);
+  if (unsafe) return unsafe;
+
+  if (existsSync('/proc/self/fd')) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(real, O_TMPFILE | constants.O_RDWR, 0o700);
+    } catch (e) {
+      const code = errnoCode(e);
+      // the filesystem has no O_TMPFILE (old kernels say EISDIR): a named file instead
+      if (code !== 'EOPNOTSUPP' && code !== 'EISDIR' && code !== 'EINVAL') return code;
+    }
+    if (fd !== undefined) {
+      try {
+        writeAll(fd, bytes);
+        addonSource = `an unnamed file in ${real}`;
+        return dlopen(`/proc/self/fd/${fd}`);
+      } catch (e) {
+        return why(e, real);
+      } finally {
+        closeSync(fd); // the last reference to an unnamed file: its space is freed here
+      }
+    }
+  }
+
+  const file = `${real}/.hainit-${process.pid}-${Date.now().toString(36)}.node`;
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o500);
+  } catch (e) {
+    return errnoCode(e);
+  }
+  try {
+    try {
+      writeAll(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
+    addonSource = `${file}, unlinked after loading`;
+    return dlopen(file);
+  } catch (e) {
+    return why(e, real);
+  } finally {
+    try {
+      unlinkSync(file);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY; O_DIRECTORY differs between architectures). */
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+}
+
+function errnoCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? firstLine(e);
+}
+
+function why(e: unknown, dir: string): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.syscall !== undefined && err.code !== undefined) return err.code; // open, write: ENOSPC...
+  return noexecReason(dir) ?? firstLine(e); // dlopen's own message
+}
+
+/**
+ * Why `file` (a directory, or with `isFile` a file) could be changed by someone other than root
+ * and hainit's own user; undefined when it cannot. Each directory from / down must belong to one
+ * of them and be writable by nobody else unless it is sticky (then others cannot rename or
+ * remove entries they do not own); the file too must be theirs and not group/other writable.
+ */
+export function safeReason(file: string, isFile: boolean, uid: number = process.geteuid?.() ?? 0): string | undefined {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch (e) {
+    return errnoCode(e);
+  }
+  const parts = real.split('/').filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const p = '/' + parts.slice(0, i).join('/');
+    const last = i === parts.length;
+    const st = lstatSync(p);
+    if (st.uid !== 0 && st.uid !== uid) return `${p} belongs to uid ${st.uid}`;
+    if (last && isFile) {
+      if (!st.isFile()) return `${p} is not a regular file`;
+      if (st.mode & 0o022) return `${p} is writable by others (mode ${(st.mode & 0o7777).toString(8)})`;
+      continue;
+    }
+    if (st.mode & 0o022 && !(st.mode & S_ISVTX)) {
+      return `${p} is writable by others without the sticky bit (mode ${(st.mode & 0o7777).toString(8)})`;
+    }
+  }
+  return undefined;
+}
+
+/** <sys/stat.h>: the sticky bit. */
+const S_ISVTX = 0o1000;
 
 /** <dlfcn.h> on Linux (node:os has it too, but loading node:os costs start-up 0.25 ms). */
 const RTLD_NOW = 2;
@@ -142,17 +327,10 @@ function dlopen(file: string): NativeAddon {
 
 /** "mounted noexec at M" when DIR lives on a noexec mount (a chroot may not show it: undefined). */
 function noexecReason(dir: string): string | undefined {
-  let real: string;
-  try {
-    real = realpathSync(dir);
-  } catch {
-    return undefined;
-  }
   const { points, noexec } = readMountinfo();
-  const mount = mountPointOf(real, points);
+  const mount = mountPointOf(dir, points);
   return mount !== undefined && noexec.includes(mount) ? `mounted noexec at ${mount}` : undefined;
 }
-
 /** The mount point a path lives on: the longest mount point that is a prefix of it. */
 export function mountPointOf(file: string, points: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -193,14 +371,8 @@ function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }
 
-/** Exit 125 (hainit's own error) saying exactly what the image needs. */
-function cannotLoad(requested: string | undefined, tried: readonly string[]): never {
-  const where = requested ? `HAINIT_TMPDIR=${requested} is not usable` : 'no writable, exec-capable directory';
-  const beside = path.join(path.dirname(process.execPath), ADDON_ASSET);
-  new Logger('error', 'text').error(
-    `cannot load the embedded native addon: ${where} (tried ${tried.join(', ')}): ` +
-      'mount a tmpfs without noexec at /tmp (docker run --tmpfs /tmp:exec, or a Kubernetes emptyDir at /tmp), ' +
-      `set HAINIT_TMPDIR to a writable directory that allows exec, or COPY hainit.node beside the binary as ${beside}`,
-  );
+/** Exit 125 (hainit's own error), one line saying what failed and what the image needs. */
+function cannotLoad(what: string): never {
+  new Logger('error', 'text').error(`cannot load the native addon: ${what}`);
   process.exit(EXIT_USAGE);
 }

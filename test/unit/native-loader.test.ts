@@ -1,5 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { mountPointOf, parseNoexec } from '../../src/native';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { mountPointOf, parseNoexec, safeReason } from '../../src/native';
+import { applicationEnvironment, printable, rawEntries } from '../../src/native/app-env';
+import { UsageError } from '../../src/config/values';
 
 // Where the single binary may write its addon: a candidate on a noexec mount is skipped.
 describe('native addon extraction: mount options', () => {
@@ -24,5 +29,53 @@ describe('native addon extraction: mount options', () => {
     assert.equal(mountPointOf('/tmpx', points), '/');
     assert.equal(mountPointOf('/dev/shm', points), '/dev/shm');
     assert.equal(mountPointOf('/var/tmp', points), '/');
+  });
+});
+
+describe('the application environment (src/native/app-env.ts)', () => {
+  const entries = (...e: string[]) => e.map((s) => Buffer.from(s, 'latin1'));
+  it('gives HAINIT_APP_NAME to the application as NAME, in its place, over any NAME, bytes untouched', () => {
+    const { raw, env } = applicationEnvironment(entries('A=1', 'NODE_OPTIONS=old', 'HAINIT_APP_NODE_OPTIONS=--require x', 'B=\xff\xfe', 'HAINIT_APP_UV_THREADPOOL_SIZE=64'));
+    assert.deepEqual(raw.map((b) => b.toString('latin1')), ['A=1', 'NODE_OPTIONS=--require x', 'B=\xff\xfe', 'UV_THREADPOOL_SIZE=64']);
+    assert.equal(env.NODE_OPTIONS, '--require x');
+    assert.equal(rawEntries(env), raw);
+  });
+  it('refuses a HAINIT_APP_* that names no Node setting, naming it', () => {
+    assert.throws(() => applicationEnvironment(entries('HAINIT_APP_PATH=/evil')), (e: Error) => e instanceof UsageError && /HAINIT_APP_PATH: only NODE_\*/.test(e.message));
+    assert.throws(() => applicationEnvironment(entries('HAINIT_APP_LD_PRELOAD=/x.so')), UsageError);
+  });
+  it('the old internal channel is an ordinary, documented carrier now: NODE_ENV for the application', () => {
+    const { env } = applicationEnvironment(entries('HAINIT_APP_NODE_ENV={"PATH":1}'));
+    assert.equal(env.NODE_ENV, '{"PATH":1}');
+  });
+  it('prints bytes that are not printable ASCII as \\xNN', () => {
+    assert.equal(printable(Buffer.from('caf\xe9\xff\\', 'latin1')), 'caf\\xe9\\xff\\\\');
+  });
+});
+
+describe('which places the single binary may load its addon from (safeReason)', () => {
+  it('accepts root-owned directories and sticky world-writable ones, refuses a world-writable one without the sticky bit', function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const base = mkdtempSync(path.join(tmpdir(), 'hainit-safe-'));
+    try {
+      chmodSync(base, 0o755);
+      const open = path.join(base, 'open');
+      const sticky = path.join(base, 'sticky');
+      mkdirSync(open);
+      mkdirSync(sticky);
+      chmodSync(open, 0o777);
+      chmodSync(sticky, 0o1777);
+      assert.equal(safeReason(base, false), undefined);
+      assert.equal(safeReason(sticky, false), undefined);
+      assert.match(safeReason(open, false) ?? '', /writable by others without the sticky bit \(mode 777\)/);
+      assert.match(safeReason(path.join(open, '..', 'open'), false) ?? '', /without the sticky bit/, 'through .. too');
+      const other = path.join(base, 'other');
+      mkdirSync(other);
+      chownSync(other, 65534, 65534);
+      assert.match(safeReason(other, false) ?? '', /belongs to uid 65534/);
+      assert.equal(safeReason(other, false, 65534), undefined, 'its owner may use it');
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
