@@ -3,6 +3,19 @@ import * as path from 'node:path';
 import { Logger } from '../log/logger';
 import { EXIT_USAGE } from '../exit-codes';
 
+/** A reaped process, as the reaper hands it on (decoded from struct hainit_reaped: src/reaper/record.ts). */
+export interface ReapedStatus {
+  readonly pid: number;
+  /** exit code, or null when killed by a signal */
+  readonly code: number | null;
+  readonly signal: number | null;
+  readonly core: boolean;
+  /** command name, when details were asked for; '' otherwise */
+  readonly comm: string;
+  /** how long it lived, when details were asked for and its start time could be read */
+  readonly livedMs: number | undefined;
+}
+
 /** The system calls hainit needs that Node does not offer. Negative results are -errno. */
 export interface NativeAddon {
   spawn(

@@ -1,8 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { NativeAddon } from '../native';
-import { REAPED_RECORD, ReapedStatus, decodeReaped } from './record';
-
-export type { ReapedStatus };
+import { NativeAddon, ReapedStatus } from '../native';
+import { REAPED_RECORD, decodeReaped } from './record';
 
 export interface ReaperEvents {
   orphan: [ReapedStatus];

@@ -1,3 +1,5 @@
+import type { ReapedStatus } from '../native';
+
 /**
  * struct hainit_reaped (native/hainit.h): what the native reap loop writes for each process it
  * reaps. Defined here once; test/unit/layout.test.ts compiles the header and checks every size
@@ -16,18 +18,6 @@ export const REAPED_RECORD = {
 
 /** HAINIT_REAPED_CORE */
 export const REAPED_CORE = 1;
-
-export interface ReapedStatus {
-  readonly pid: number;
-  /** exit code, or null when killed by a signal */
-  readonly code: number | null;
-  readonly signal: number | null;
-  readonly core: boolean;
-  /** command name, when details were asked for; '' otherwise */
-  readonly comm: string;
-  /** how long it lived, when details were asked for and the start time could be read */
-  readonly livedMs: number | undefined;
-}
 
 /** Record `i` of `buf`. */
 export function decodeReaped(buf: Buffer, i: number): ReapedStatus {
