@@ -35,3 +35,15 @@ export function decodeReaped(buf: Buffer, i: number): ReapedStatus {
     livedMs: lived < 0 ? undefined : lived,
   };
 }
+
+/** Writes `status` as record `i` of `buf`, as the native loop would: for fakes of the addon in tests. */
+export function encodeReaped(buf: Buffer, i: number, status: ReapedStatus): void {
+  const at = i * REAPED_RECORD.size;
+  buf.fill(0, at, at + REAPED_RECORD.size);
+  buf.writeInt32LE(status.pid, at + REAPED_RECORD.pid);
+  buf.writeInt32LE(status.signal ? -1 : (status.code ?? 0), at + REAPED_RECORD.code);
+  buf.writeInt32LE(status.signal ?? 0, at + REAPED_RECORD.signo);
+  buf.writeInt32LE(status.core ? REAPED_CORE : 0, at + REAPED_RECORD.flags);
+  buf.writeBigInt64LE(BigInt(status.livedMs ?? -1), at + REAPED_RECORD.livedMs);
+  buf.write(status.comm, at + REAPED_RECORD.comm, REAPED_RECORD.commBytes, 'latin1');
+}

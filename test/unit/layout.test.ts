@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REAPED_CORE, REAPED_RECORD, decodeReaped } from '../../src/reaper/record';
+import { REAPED_CORE, REAPED_RECORD, decodeReaped, encodeReaped } from '../../src/reaper/record';
 import { RecordFlag, SIGNAL_RECORD, decodeSignalRecord } from '../../src/signals/record';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -96,6 +96,16 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     assert.deepEqual(decodeReaped(b, 0), { pid: 10, code: 3, signal: null, core: false, comm: 'sleep', livedMs: 250 });
     assert.deepEqual(decodeReaped(b, 1), { pid: 11, code: null, signal: 9, core: true, comm: 'abcdefghijklmnop', livedMs: undefined });
     assert.deepEqual(decodeReaped(b, 2), { pid: 12, code: 0, signal: null, core: false, comm: '', livedMs: undefined });
+  });
+
+  it('encodes for fakes exactly what it decodes', () => {
+    const b = Buffer.alloc(2 * REAPED_RECORD.size, 0xff);
+    const statuses = [
+      { pid: 7, code: 0, signal: null, core: false, comm: 'python3', livedMs: 1234 },
+      { pid: 8, code: null, signal: 6, core: true, comm: '', livedMs: undefined },
+    ];
+    statuses.forEach((st, i) => encodeReaped(b, i, st));
+    assert.deepEqual([decodeReaped(b, 0), decodeReaped(b, 1)], statuses);
   });
 
   it('the addon writes reap records only into a buffer aligned for them', () => {
