@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '../../..');
@@ -8,13 +8,13 @@ export const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
 
 /** Builds dist/hainit when missing or older than what goes into it; the reason it cannot, or undefined. */
 export function ensureBinary(): string | undefined {
+  // every compiled source: the bundle inside the binary is made of all of lib/src, not only main.js
+  const compiled = existsSync(path.join(REPO, 'lib', 'src')) ? readdirSync(path.join(REPO, 'lib', 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).map((f) => path.join(REPO, 'lib', 'src', f)) : [];
   const inputs = [
     ADDON,
     ...['stub.c', 'sys.h', 'x86_64.S', 'stub.ld'].map((f) => path.join(REPO, 'native', 'entry', f)),
     ...['patch-entry.mjs', 'entry-stub.mjs', 'build-binary.mjs', 'sea-main.cjs'].map((f) => path.join(REPO, 'scripts', f)),
-    path.join(REPO, 'lib', 'src', 'main.js'),
-    path.join(REPO, 'lib', 'src', 'native', 'index.js'),
-    path.join(REPO, 'lib', 'src', 'native', 'app-env.js'),
+    ...compiled,
   ];
   const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
   if (!stale) return undefined;
