@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -359,8 +360,24 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 1, mk_i32(env, fds[1]));
   return arr;
 }
-/* exitNow(code): _exit(2). hainit's logs are written synchronously and it has nothing to flush;
- * skipping Node's teardown (joining V8's threads, freeing the heap) saves start-to-exit time. */
+/* sendNoWait(fd, buffer, offset) -> bytes sent or -errno: send(2) with MSG_DONTWAIT, so a socket
+ * shared with the application (its stderr too) is written without blocking and without changing
+ * the flags of the description the application writes through; MSG_NOSIGNAL: no SIGPIPE. */
+static napi_value js_send_no_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 3) return mk_i32(env, -EINVAL);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, a[1], &data, &len) != napi_ok) return mk_i32(env, -EINVAL);
+  int32_t fd = get_i32(env, a[0]), off = get_i32(env, a[2]);
+  if (off < 0 || (size_t)off > len) return mk_i32(env, -EINVAL);
+  ssize_t n = send(fd, (char *)data + off, len - (size_t)off, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return mk_i32(env, n < 0 ? -errno : (int32_t)n);
+}
+/* exitNow(code): _exit(2). The caller flushes hainit's log queue first (bounded); skipping Node's
+ * teardown (joining V8's threads, freeing the heap) saves start-to-exit time. */
 static napi_value js_exit_now(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value a[1];
@@ -486,6 +503,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"signalsTarget", NULL, js_sig_target, NULL, NULL, NULL, napi_default, NULL},
     {"signalsRewrite", NULL, js_sig_rewrite, NULL, NULL, NULL, napi_default, NULL},
     {"signalsMode", NULL, js_sig_mode, NULL, NULL, NULL, napi_default, NULL},
+    {"sendNoWait", NULL, js_send_no_wait, NULL, NULL, NULL, napi_default, NULL},
     {"signalsDropped", NULL, js_sig_dropped, NULL, NULL, NULL, napi_default, NULL},
     {"signalsWritten", NULL, js_sig_written, NULL, NULL, NULL, napi_default, NULL},
     {"kill", NULL, js_kill, NULL, NULL, NULL, napi_default, NULL},

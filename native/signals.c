@@ -75,23 +75,17 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
  * (the probe server under load keeps it busy), so it blocks the forwardable signals and this
  * otherwise idle thread takes them: a woken sleeper gets a CPU sooner than a busy thread's turn
  * comes round. Faults stay unblocked everywhere: they are synchronous and must not be blocked. */
-static sigset_t routed; /* the signals the signal thread takes and the main thread blocks */
-
 static void *signal_thread(void *unused) {
-  /* Unblocked here, not inherited: Node may have blocked some in the main thread before hainit
-   * ran (SIGUSR1 under --disable-sigusr1, which dist/hainit and bin/hainit run with), and a
-   * signal every thread blocks is never delivered. One pending meanwhile arrives now. */
-  pthread_sigmask(SIG_UNBLOCK, &routed, NULL);
+  /* Open its own mask: it inherits its creator's, which is not open everywhere (Node started with
+   * --disable-sigusr1 blocks SIGUSR1 in every thread it makes, and so in the one that makes this). */
+  sigset_t open;
+  sigemptyset(&open);
+  pthread_sigmask(SIG_SETMASK, &open, NULL);
   for (;;) pause();
   return NULL;
 }
 
 static void route_to_signal_thread(void) {
-  sigemptyset(&routed);
-  for (int s = 1; s < HAINIT_MAXSIG; s++) {
-    if (s == SIGKILL || s == SIGSTOP || is_fault(s) || (s > 31 && s < SIGRTMIN)) continue;
-    sigaddset(&routed, s);
-  }
   pthread_t th;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -100,7 +94,13 @@ static void route_to_signal_thread(void) {
   int rc = pthread_create(&th, &attr, signal_thread, NULL);
   pthread_attr_destroy(&attr);
   if (rc != 0) return; /* the main thread keeps taking signals itself */
-  pthread_sigmask(SIG_BLOCK, &routed, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s = 1; s < HAINIT_MAXSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP || is_fault(s) || (s > 31 && s < SIGRTMIN)) continue;
+    sigaddset(&set, s);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 static uint64_t skipped; /* signals whose handler could not be installed (EINVAL) */

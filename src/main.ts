@@ -7,6 +7,7 @@ import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
+import { exitFlushTime, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
 import { Reaper } from './reaper/reaper';
@@ -26,8 +27,12 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
   const addon = native();
-  const appEnv = usageOrExit(() => environmentForTheApp(addon));
+  outputFor(2).use({ sendNoWait: addon.sendNoWait });
+  guardProcessStderr();
+  const appEnv = usage(() => environmentForTheApp(addon));
+  if (appEnv === undefined) return exit(EXIT_USAGE, addon);
   const invocation = readInvocation(argv);
+  if (invocation === undefined) return exit(EXIT_USAGE, addon);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
   if (invocation.kind === 'version') return void writeAll(1, `hainit version ${VERSION}\n`);
@@ -64,9 +69,9 @@ async function main(argv: readonly string[]): Promise<void> {
 
   // The command's own bytes: Node's process.argv has U+FFFD for every byte that is not UTF-8.
   const command = rawCommand(addon, config.command);
-  const supervisor = orExit125(log, () => new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command }));
+  const supervisor = new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command });
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
-  const health: Health = await orExit125(log, () =>
+  const health: Health = await orExit125(log, addon, () =>
     startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
   );
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
@@ -79,10 +84,7 @@ async function main(argv: readonly string[]): Promise<void> {
   reaper.reapNow();
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
   if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
-  // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
-  const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
-  if (trainingExit) trainingExit(code);
-  addon.exitNow(code);
+  return exit(code, addon);
 }
 
 async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
@@ -93,41 +95,50 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
     process.exitCode = psMain(args, (s) => process.stdout.write(s));
   } else {
     const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
-    process.exitCode = await probeMain(args, (s) => process.stderr.write(s));
+    // exit(), not exitCode: a name lookup still running in libuv's pool (a dead DNS server) must
+    // not keep a Docker HEALTHCHECK alive past --timeout; stderr on a pipe is written synchronously.
+    process.exit(await probeMain(args, (s) => process.stderr.write(s)));
   }
 }
 
-/** Bad input: one line on stderr naming the value, exit 125. */
-function readInvocation(argv: readonly string[]): Invocation {
-  return usageOrExit(() => parseInvocation(argv, process.env));
+/** Bad input: one line on stderr naming the value (the caller exits 125). */
+function readInvocation(argv: readonly string[]): Invocation | undefined {
+  return usage(() => parseInvocation(argv, process.env));
 }
 
-function usageOrExit<T>(f: () => T): T {
+/** f's value, or undefined once a UsageError has been said in one line (the caller exits 125). */
+function usage<T>(f: () => T): T | undefined {
   try {
     return f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     new Logger('error', 'text').error(e.message);
-    process.exit(EXIT_USAGE);
+    return undefined;
   }
 }
 
-function orExit125<T>(log: Logger, f: () => T): T {
+async function orExit125<T>(log: Logger, addon: NativeAddon, f: () => T | Promise<T>): Promise<T> {
   try {
-    const v = f();
-    if (v instanceof Promise) {
-      return v.catch((e: unknown) => {
-        if (!(e instanceof UsageError)) throw e;
-        log.error(e.message);
-        process.exit(EXIT_USAGE);
-      }) as T;
-    }
-    return v;
+    return await f();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     log.error(e.message);
-    process.exit(EXIT_USAGE);
+    return exit(EXIT_USAGE, addon);
   }
+}
+
+/**
+ * hainit's one way out, with the exit code decided (the Supervisor's run(), or 125 for bad input):
+ * the log lines saying why are written first (a slow reader gets EXIT_FLUSH_MS, none once the grace
+ * period is over; where stderr is written from libuv's pool the write completes on the event
+ * loop), then _exit(2): no Node teardown.
+ */
+async function exit(code: number, addon: NativeAddon): Promise<never> {
+  await outputFor(2).flush(exitFlushTime());
+  // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
+  const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
+  if (trainingExit) trainingExit(code);
+  return addon.exitNow(code);
 }
 
 /** As PID 1 the kernel keeps only processes hainit can reap; elsewhere, become a subreaper. */

@@ -229,6 +229,24 @@ for (const form of FORMS) {
       assert.ok(outcomes.beforeHandler > 0 && outcomes.looked > 0, JSON.stringify(outcomes));
     });
 
+    it('still forwards SIGUSR1 to the child once running (--disable-sigusr1 leaves it blocked in every thread Node makes)', async () => {
+      // hainit as PID 1: on its SIGKILL the kernel ends the child too, so nothing outlives the test
+      const p = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', form.argv[0], '--', 'sh', '-c', 'trap "echo got-USR1; exit 0" USR1; echo up; while :; do sleep 0.05; done'], {
+        env: formEnv({}), stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d));
+      const done = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+      for (let i = 0; i < 200 && !out.includes('up'); i++) await new Promise((r) => setTimeout(r, 25));
+      const hainit = Number(spawnSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+      process.kill(hainit, 'SIGUSR1');
+      const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+      const code = await done;
+      clearTimeout(timer);
+      assert.match(out, /got-USR1/, 'the child got the USR1 sent to hainit');
+      assert.equal(code, 0);
+    });
+
     it("keeps NODE_OPTIONS and NODE_DEBUG out of hainit's own Node and gives them to the application", () => {
       const d = scratch('hainit-nodeopts-');
       try {

@@ -1,5 +1,7 @@
-import { UsageError, parseDuration } from '../config/values';
-import { parseWaitTarget, probeOnce } from '../startup/wait-for';
+import { PROBE_OPTIONS } from '../config/options';
+import { parseSubcommand } from '../config/parse';
+import { UsageError, parseDuration, parseWaitTarget } from '../config/values';
+import { probeOnce } from '../startup/wait-for';
 
 export const PROBE_USAGE = 'usage: hainit probe URL [--timeout DUR]   (URL: http(s)://host[:port]/path or tcp://host:port)\n';
 
@@ -9,23 +11,20 @@ export const PROBE_USAGE = 'usage: hainit probe URL [--timeout DUR]   (URL: http
  */
 export async function probeMain(args: readonly string[], err: (s: string) => void): Promise<number> {
   try {
-    let url: string | undefined;
-    let timeoutMs = 5_000;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      if (a === '-h' || a === '--help') {
-        process.stdout.write(PROBE_USAGE);
-        return 0;
-      } else if (a === '--timeout' || a.startsWith('--timeout=')) {
-        const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-        if (v === undefined) throw new UsageError('hainit probe: --timeout needs a duration');
-        timeoutMs = parseDuration(v, 'hainit probe --timeout');
-      } else if (a.startsWith('-') || url !== undefined) {
-        throw new UsageError(`hainit probe: unexpected argument "${a}"`);
-      } else {
-        url = a;
-      }
+    let parsed: ReturnType<typeof parseSubcommand>;
+    try {
+      parsed = parseSubcommand(args, PROBE_OPTIONS);
+    } catch (e) {
+      throw e instanceof UsageError ? new UsageError(`hainit probe: ${e.message}`) : e;
     }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(PROBE_USAGE);
+      return 0;
+    }
+    const timeoutMs = typeof values.timeout === 'string' ? parseDuration(values.timeout, 'hainit probe --timeout') : 5_000;
+    if (positionals.length > 1) throw new UsageError(`hainit probe: unexpected argument "${positionals[1]}"`);
+    const url = positionals[0];
     if (url === undefined) throw new UsageError('hainit probe: no URL given');
     const target = parseWaitTarget(url, 'hainit probe');
     const ok = await probeOnce(target, timeoutMs);

@@ -13,7 +13,22 @@ export interface ListenAddress {
 export type CheckTarget =
   | { readonly type: 'http'; readonly text: string; readonly url: string }
   | { readonly type: 'tcp'; readonly text: string; readonly host: string; readonly port: number }
-  | { readonly type: 'exec'; readonly text: string; readonly command: string };
+  | { readonly type: 'exec'; readonly text: string; readonly argv: readonly string[] };
+
+/**
+ * A hook or exec check as it will run: `text` as the user wrote it, `argv` split at start-up
+ * (a line that needs a shell becomes `/bin/sh -c LINE`, decided once, here at the edge).
+ */
+export interface CommandLine {
+  readonly text: string;
+  readonly argv: readonly string[];
+}
+
+/** A --wait-for target: `tcp://host:port` or `http(s)://…`, parsed. */
+export interface WaitTarget {
+  readonly text: string;
+  readonly url: URL;
+}
 
 /** The validated, immutable configuration: the core never reads argv or process.env. */
 export interface Config {
@@ -31,12 +46,12 @@ export interface Config {
   readonly warnOnReap: boolean;
   readonly gracePeriodMs: number;
   readonly shutdownDelayMs: number;
-  readonly preStop: readonly string[];
+  readonly preStop: readonly CommandLine[];
   readonly preStopTimeoutMs: number;
   readonly orphanGraceMs: number;
-  readonly waitFor: readonly string[];
+  readonly waitFor: readonly WaitTarget[];
   readonly waitTimeoutMs: number;
-  readonly postStart: string | undefined;
+  readonly postStart: CommandLine | undefined;
   readonly postStartTimeoutMs: number;
   /** undefined: no probe endpoint */
   readonly healthListen: ListenAddress | undefined;

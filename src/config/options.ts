@@ -53,6 +53,19 @@ export const OPTIONS: readonly OptionSpec[] = [
   { section: 'Other', name: 'version', kind: 'flag', help: 'print the version and exit' },
 ];
 
+/** `hainit ps`'s own options (no HAINIT_* variables: a subcommand is asked for by name). */
+export const PS_OPTIONS: readonly OptionSpec[] = [
+  { section: 'ps', name: 'json', kind: 'flag', help: 'the tree as JSON' },
+  { section: 'ps', name: 'proc', kind: 'value', arg: 'DIR', help: 'read the process table from DIR instead of /proc' },
+  { section: 'ps', name: 'help', short: 'h', kind: 'flag', help: 'print this help and exit' },
+];
+
+/** `hainit probe`'s own options. */
+export const PROBE_OPTIONS: readonly OptionSpec[] = [
+  { section: 'probe', name: 'timeout', kind: 'value', arg: 'DUR', help: 'an absolute deadline for the whole check (default 5s)' },
+  { section: 'probe', name: 'help', short: 'h', kind: 'flag', help: 'print this help and exit' },
+];
+
 /** `--grace-period` = `HAINIT_GRACE_PERIOD`. */
 export function envName(option: OptionSpec): string {
   return 'HAINIT_' + option.name.toUpperCase().replace(/-/g, '_');

@@ -1,7 +1,10 @@
-import { CheckTarget, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
+import { existsSync } from 'node:fs';
+import { CheckTarget, CommandLine, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
+import { splitCommandLine } from './command-line';
 import { OPTIONS, OptionSpec, envName, takesValue } from './options';
 import {
-  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseRemapExit, parseRewrite, parseSignal, parseSize,
+  UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize, parseWaitTarget,
+  parseStopSignal,
 } from './values';
 
 type Raw = string | string[] | boolean | boolean[] | undefined;
@@ -37,9 +40,22 @@ function splitAtCommand(argv: readonly string[]): { options: string[]; command: 
 function parseFlags(args: string[]): Record<string, Raw> {
   // `hainit -- app`, configured by HAINIT_* or not at all: node:util's parser costs start-up 0.5 ms
   if (args.length === 0) return {};
+  return parseTable(args, OPTIONS, false).values;
+}
+
+/**
+ * A subcommand's words (`hainit ps`, `hainit probe`) through its own option table (options.ts):
+ * the same parser, messages and `--name=value` forms as hainit's own options.
+ */
+export function parseSubcommand(args: readonly string[], table: readonly OptionSpec[]): { values: Record<string, Raw>; positionals: string[] } {
+  return parseTable([...args], table, true);
+}
+
+function parseTable(args: string[], table: readonly OptionSpec[], allowPositionals: boolean): { values: Record<string, Raw>; positionals: string[] } {
   const { parseArgs } = require('node:util') as typeof import('node:util');
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const o of OPTIONS) {
+  const byShortHere = new Map(table.filter((o) => o.short).map((o) => [o.short as string, o]));
+  for (const o of table) {
     options[o.name] = {
       type: takesValue(o) ? 'string' : 'boolean',
       ...(o.short ? { short: o.short } : {}),
@@ -47,15 +63,15 @@ function parseFlags(args: string[]): Record<string, Raw> {
     };
   }
   try {
-    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false, allowNegative: true });
-    return values as Record<string, Raw>;
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals, allowNegative: !allowPositionals });
+    return { values: values as Record<string, Raw>, positionals };
   } catch (e) {
     const message = String((e as Error).message);
     // node:util's own text spans three lines and speaks of positionals; say it in one, our way.
     const option = /^Option '(-[^' ]+)/.exec(message)?.[1];
     if (option && /ambiguous/.test(message)) {
       const value = args[args.indexOf(option) + 1] ?? '';
-      const long = option.startsWith('--') ? option : `--${byShort.get(option.slice(1))?.name ?? option.slice(1)}`;
+      const long = option.startsWith('--') ? option : `--${byShortHere.get(option.slice(1))?.name ?? option.slice(1)}`;
       throw new UsageError(`${option}: the value "${value}" starts with a dash; write it as ${long}=${value}`);
     }
     throw new UsageError(message.split('\n')[0].replace(/\. To specify a positional.*$/s, ''));
@@ -113,9 +129,9 @@ function duration(src: Source, name: string, fallbackMs: number): number {
   return v ? parseDuration(v.text, v.what) : fallbackMs;
 }
 
-function optionalSignal(src: Source, name: string): number | undefined {
+function optionalSignal(src: Source, name: string, parse: (text: string, what: string) => number): number | undefined {
   const v = src.value(name);
-  return v ? parseSignal(v.text, v.what) : undefined;
+  return v ? parse(v.text, v.what) : undefined;
 }
 
 function signalGroup(src: Source): boolean {
@@ -180,7 +196,7 @@ function healthListen(src: Source): ListenAddress | undefined {
 }
 
 /** --ready-http/--ready-tcp/--ready-exec (or live-), in that order; names follow the same order. */
-function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
+function checkTargets(src: Source, prefix: 'ready' | 'live', shell: () => boolean): CheckTarget[] {
   const out: CheckTarget[] = [];
   const http = src.list(`${prefix}-http`);
   for (const text of http.items) out.push({ type: 'http', text, url: parseHttpUrl(text, http.what) });
@@ -189,7 +205,7 @@ function checkTargets(src: Source, prefix: 'ready' | 'live'): CheckTarget[] {
   const exec = src.list(`${prefix}-exec`);
   for (const text of exec.items) {
     if (text.trim() === '') throw new UsageError(`${exec.what}: empty command`);
-    out.push({ type: 'exec', text, command: text });
+    out.push({ type: 'exec', text, argv: splitCommandLine(text, `${exec.what} "${text}"`, shell) });
   }
   return out;
 }
@@ -213,7 +229,18 @@ function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
 }
 
 /** argv (without node and script) and the environment -> what to do. Throws UsageError. */
-export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+/**
+ * argv and the environment to the validated Config: every value checked and every command line
+ * split here, once (`shellAvailable`: whether a line that needs a shell can have /bin/sh; asked
+ * only when one does).
+ */
+export function parseInvocation(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  shellAvailable: () => boolean = () => existsSync('/bin/sh'),
+): Invocation {
+  let shellKnown: boolean | undefined;
+  const shell = () => (shellKnown ??= shellAvailable());
   const { options, command } = splitAtCommand(argv);
   const flags = parseFlags(options);
   const src = new Source(flags, env);
@@ -233,30 +260,34 @@ export function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv)
     const [from, to] = parseRemapExit(item, re.what);
     remapExit.set(from, to);
   }
-  const postStart = src.value('post-start');
+  const post = src.value('post-start');
+  const postStart: CommandLine | undefined = post && { text: post.text, argv: splitCommandLine(post.text, post.what, shell) };
+  const pre = src.list('pre-stop');
+  const preStop = pre.items.map((text, i): CommandLine => ({ text, argv: splitCommandLine(text, `${pre.what} #${i + 1}`, shell) }));
+  const wait = src.list('wait-for');
   const config: Config = {
     command,
     signalGroup: signalGroup(src),
     rewrites,
-    stopSignal: optionalSignal(src, 'stop-signal'),
+    stopSignal: optionalSignal(src, 'stop-signal', parseStopSignal),
     remapExit,
     subreaper: src.flag('subreaper'),
-    pdeathSignal: optionalSignal(src, 'pdeath-signal'),
+    pdeathSignal: optionalSignal(src, 'pdeath-signal', parseOwnSignal),
     logLevel: logLevel(src),
     logFormat: logFormat(src),
     warnOnReap: src.flag('warn-on-reap') === true,
     gracePeriodMs: duration(src, 'grace-period', 30_000),
     shutdownDelayMs: duration(src, 'shutdown-delay', 0),
-    preStop: src.list('pre-stop').items,
+    preStop,
     preStopTimeoutMs: duration(src, 'pre-stop-timeout', 10_000),
     orphanGraceMs: duration(src, 'orphan-grace', 2_000),
-    waitFor: src.list('wait-for').items,
+    waitFor: wait.items.map((text) => parseWaitTarget(text, wait.what)),
     waitTimeoutMs: duration(src, 'wait-timeout', 60_000),
-    postStart: postStart?.text,
+    postStart,
     postStartTimeoutMs: duration(src, 'post-start-timeout', 30_000),
     healthListen: healthListen(src),
-    readinessChecks: checkTargets(src, 'ready'),
-    livenessChecks: checkTargets(src, 'live'),
+    readinessChecks: checkTargets(src, 'ready', shell),
+    livenessChecks: checkTargets(src, 'live', shell),
     startupTimeoutMs: src.value('startup-timeout') ? positiveDuration(src, 'startup-timeout', 0) : undefined,
     checkIntervalMs: positiveDuration(src, 'check-interval', 5_000),
     checkTimeoutMs: positiveDuration(src, 'check-timeout', 2_000),

@@ -1,4 +1,5 @@
-import { parseSignalName } from '../signals/names';
+import type { WaitTarget } from './config';
+import { parseSignalName, signalName } from '../signals/names';
 
 /** A value the user gave that hainit cannot accept; main() turns it into exit 125. */
 export class UsageError extends Error {
@@ -19,7 +20,7 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 /** `500ms`, `5s`, `2m`, `1h`, `1m30s`; a bare number means seconds, as in Kubernetes. Returns ms. */
 export function parseDuration(text: string, what: string): number {
   const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  if (/^\d+(\.\d+)?$/.test(t)) return withinTimerRange(Math.round(Number(t) * 1000), text, what);
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
   let total = 0;
   let end = 0;
@@ -30,7 +31,16 @@ export function parseDuration(text: string, what: string): number {
   if (t === '' || end !== t.length) {
     throw new UsageError(`${what}: invalid duration "${text}" (use e.g. 500ms, 5s, 2m, 1h; a bare number is seconds)`);
   }
-  return Math.round(total);
+  return withinTimerRange(Math.round(total), text, what);
+}
+
+/** hainit's timers honour any delay (chunked: shutdown/clock.ts) up to where milliseconds stop
+ * being exact integers; past that, refuse rather than round. */
+function withinTimerRange(ms: number, text: string, what: string): number {
+  if (!Number.isSafeInteger(ms)) {
+    throw new UsageError(`${what}: duration "${text}" is too long (at most ${Number.MAX_SAFE_INTEGER} ms, about 285,000 years)`);
+  }
+  return ms;
 }
 
 export function parseSignal(text: string, what: string): number {
@@ -56,8 +66,41 @@ export function parseRewrite(text: string, what: string): [number, number] {
   const from = parseSignal(text.slice(0, i), what);
   const toText = text.slice(i + 1).trim();
   const to = toText === '0' ? 0 : parseSignal(toText, what);
-  if (from === 17) throw new UsageError(`${what}: SIGCHLD cannot be rewritten ("${text}")`);
+  if (from === SIGCHLD) throw new UsageError(`${what}: SIGCHLD cannot be rewritten ("${text}"): hainit reaps on it`);
+  if (from === SIGKILL || from === SIGSTOP) {
+    throw new UsageError(`${what}: ${signalName(from)} cannot be caught, so it cannot be rewritten ("${text}")`);
+  }
+  // TERM and INT begin the shutdown: what they become is sent as the stop signal, and again to
+  // the child for every further one (SPEC §2 "Signals").
+  if ((from === SIGTERM || from === SIGINT) && !canStop(to)) {
+    throw new UsageError(`${what}: "${text}" would make ${signalName(to)} the stop signal, which cannot stop the child (use e.g. TERM, QUIT, INT; 0 drops)`);
+  }
   return [from, to];
+}
+
+const SIGINT = 2;
+const SIGKILL = 9;
+const SIGTERM = 15;
+const SIGCHLD = 17;
+const SIGSTOP = 19;
+
+/** A stop signal must be able to end the child: SIGSTOP only pauses it, SIGCHLD means nothing. */
+function canStop(signal: number): boolean {
+  return signal !== SIGSTOP && signal !== SIGCHLD;
+}
+
+/** --stop-signal: sent to the child to stop it. */
+export function parseStopSignal(text: string, what: string): number {
+  const n = parseSignal(text, what);
+  if (!canStop(n)) throw new UsageError(`${what}: ${signalName(n)} cannot stop the child ("${text}"; use e.g. TERM, QUIT, INT)`);
+  return n;
+}
+
+/** -p/--pdeath-signal: a signal hainit itself receives (KILL ends hainit at once, as tini -p). */
+export function parseOwnSignal(text: string, what: string): number {
+  const n = parseSignal(text, what);
+  if (n === SIGSTOP || n === SIGCHLD) throw new UsageError(`${what}: ${signalName(n)} cannot work here ("${text}"): hainit would ${n === SIGSTOP ? 'freeze' : 'ignore it'}`);
+  return n;
 }
 
 /** `CODE[:NEW]`; tini's `-e CODE` means CODE:0. */
@@ -139,4 +182,18 @@ export function parseSize(text: string, what: string): SizeLimit {
   const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]]);
   if (bytes <= 0) throw bad(': must be more than 0');
   return { kind: 'bytes', bytes };
+}
+
+/** `tcp://host:port`, `http://…`, `https://…` (TLS not verified, as the kubelet does). */
+export function parseWaitTarget(text: string, what: string): WaitTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
+  }
+  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname || (url.protocol === 'tcp:' && !url.port)) {
+    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
+  }
+  return { text, url };
 }

@@ -1,3 +1,6 @@
+import { PS_OPTIONS } from '../config/options';
+import { parseSubcommand } from '../config/parse';
+import { UsageError } from '../config/values';
 import { isZombie, listPids } from '../proc/procfs';
 import { formatBytes } from '../units';
 import { Clock, ProcessInfo, readClock, readProcess, signalNames } from './process';
@@ -198,26 +201,28 @@ export function readProcessTable(procRoot: string, clock: Clock = readClock(proc
  * one-line errors for stderr. Returns the exit code.
  */
 export function psMain(args: string[], out: (s: string) => void, err: (s: string) => void = (s) => process.stderr.write(s)): number {
-  let json = false;
-  let procRoot = '/proc';
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') json = true;
-    else if (a === '-h' || a === '--help') {
-      out(`${PS_USAGE}\nThe process tree from /proc: pid, ppid, state (Z = zombie), age, RSS, command line,\nand the signals each process catches, ignores and blocks. Reads only.\n`);
-      return 0;
-    } else if (a === '--proc' || a.startsWith('--proc=')) {
-      const dir = a === '--proc' ? args[++i] : a.slice('--proc='.length);
-      if (!dir) {
-        err(`hainit ps: --proc needs a directory (${PS_USAGE})\n`);
-        return 125;
-      }
-      procRoot = dir.replace(/\/+$/, '') || '/';
-    } else {
-      err(`hainit ps: unknown argument '${a}' (${PS_USAGE})\n`);
-      return 125;
-    }
+  let values: Record<string, unknown>;
+  try {
+    const parsed = parseSubcommand(args, PS_OPTIONS);
+    if (parsed.positionals.length) throw new UsageError(`unknown argument '${parsed.positionals[0]}'`);
+    values = parsed.values;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const unknown = /^Unknown option '([^']*)'/.exec(e.message);
+    err(`hainit ps: ${unknown ? `unknown argument '${unknown[1]}'` : e.message.replace(/^Option '--proc <value>' argument missing$/, '--proc needs a directory')} (${PS_USAGE})\n`);
+    return 125;
   }
+  if (values.help) {
+    out(`${PS_USAGE}\nThe process tree from /proc: pid, ppid, state (Z = zombie), age, RSS, command line,\nand the signals each process catches, ignores and blocks. Reads only.\n`);
+    return 0;
+  }
+  const json = values.json === true;
+  const dir = values.proc as string | undefined;
+  if (dir === '') {
+    err(`hainit ps: --proc needs a directory (${PS_USAGE})\n`);
+    return 125;
+  }
+  const procRoot = dir === undefined ? '/proc' : dir.replace(/\/+$/, '') || '/';
   const procs = readProcessTable(procRoot);
   if (!procs) {
     err(`hainit ps: cannot list ${procRoot}: is proc mounted there?\n`);

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { CheckTarget, Config } from '../config/config';
@@ -8,7 +7,6 @@ import { SystemConstants, systemConstants } from '../proc/system';
 import { TreeUsage, treeUsage } from '../proc/tree';
 import { Clock, realClock } from '../shutdown/clock';
 import { CommandDeps } from '../supervisor/command';
-import { splitCommandLine } from '../supervisor/command-line';
 import { LifecycleView } from './checks';
 import { renderMetrics } from './metrics';
 import { ApplicationCheck, CheckRegistry, HealthEvents } from './registry';
@@ -66,19 +64,19 @@ export class Health {
   }
 }
 
-function probeFor(t: CheckTarget, name: string, d: HealthDeps, shell: boolean): ProbeFn {
+function probeFor(t: CheckTarget, name: string, d: HealthDeps): ProbeFn {
   switch (t.type) {
     case 'http':
       return httpProbe(t.url);
     case 'tcp':
       return tcpProbe(t.host, t.port);
     case 'exec':
-      return execProbe(d.commands, splitCommandLine(t.command, `--${name.replace(/-\d+$/, '')} "${t.text}"`, shell), name, d.config.checkTimeoutMs);
+      return execProbe(d.commands, t.argv, name, d.config.checkTimeoutMs);
   }
 }
 
 /** `ready-http`, `ready-http-2`, `ready-tcp`…: stable, path-safe, and saying nothing about the target. */
-export function applicationChecks(d: HealthDeps, shell = existsSync('/bin/sh')): ApplicationCheck[] {
+export function applicationChecks(d: HealthDeps): ApplicationCheck[] {
   const out: ApplicationCheck[] = [];
   const seen = new Map<string, number>();
   const add = (kind: 'ready' | 'live', t: CheckTarget) => {
@@ -86,7 +84,7 @@ export function applicationChecks(d: HealthDeps, shell = existsSync('/bin/sh')):
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
     const name = n === 1 ? base : `${base}-${n}`;
-    out.push({ name, kind, probe: probeFor(t, name, d, shell) });
+    out.push({ name, kind, probe: probeFor(t, name, d) });
   };
   for (const t of d.config.readinessChecks) add('ready', t);
   for (const t of d.config.livenessChecks) add('live', t);

@@ -1,14 +1,18 @@
 import { writeSync } from 'node:fs';
 import { LogFormat, LogLevel } from '../config/config';
+import { outputFor } from './output';
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
 
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 
-/** hainit's own logs: always stderr, never stdout (stdout belongs to the application), written
- * synchronously so nothing is lost when hainit exits right after. */
+/** hainit's own logs: always stderr, never stdout (stdout belongs to the application). Written
+ * without ever blocking hainit (log/output.ts): what a stalled reader cannot take waits in a
+ * bounded queue, and exits flush it for a moment. */
 export class Logger {
-  constructor(private readonly level: LogLevel, private readonly format: LogFormat, private readonly fd = 2) {}
+  constructor(private readonly level: LogLevel, private readonly format: LogFormat, private readonly fd = 2) {
+    outputFor(fd).notice = (n) => this.line('warn', `${n} log line(s) dropped: stderr was not being read`, {});
+  }
 
   enabled(level: LogLevel): boolean {
     return RANK[level] <= RANK[this.level];
@@ -21,21 +25,23 @@ export class Logger {
 
   write(level: LogLevel, msg: string, fields: Fields = {}): void {
     if (!this.enabled(level)) return;
-    let line: string;
+    outputFor(this.fd).write(this.line(level, msg, fields));
+  }
+
+  private line(level: LogLevel, msg: string, fields: Fields): string {
     if (this.format === 'json') {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n';
-    } else {
-      const extra = Object.entries(fields)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : v}`)
-        .join(' ');
-      line = `hainit: ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}\n`;
+      return JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n';
     }
-    writeAll(this.fd, line);
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : v}`)
+      .join(' ');
+    return `hainit: ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}\n`;
   }
 }
 
-/** All of text on fd, synchronously; gives up quietly when nobody reads (EPIPE, EBADF). */
+/** All of text on fd, synchronously (--help and --version on stdout); gives up quietly when
+ * nobody reads (EPIPE, EBADF). */
 export function writeAll(fd: number, text: string): void {
   const buf = Buffer.from(text);
   let off = 0;
@@ -43,7 +49,7 @@ export function writeAll(fd: number, text: string): void {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
-      // EAGAIN: someone made our stderr non-blocking; retry. EPIPE/EBADF: nobody is reading.
+      // EAGAIN: someone made our stdout non-blocking; retry. EPIPE/EBADF: nobody is reading.
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     }
   }

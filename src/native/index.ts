@@ -41,8 +41,10 @@ export interface NativeAddon {
   signalsDropped(): number;
   /** signals the system would not let hainit catch (EINVAL: valgrind keeps one for itself) */
   signalsSkipped(): number[];
-  /** _exit(2): no Node teardown (hainit writes its logs synchronously: nothing is pending) */
+  /** _exit(2): no Node teardown (flush the log queue first: log/output.ts) */
   exitNow(code: number): never;
+  /** send(2) with MSG_DONTWAIT|MSG_NOSIGNAL from buffer[offset..]: bytes sent, or -errno */
+  sendNoWait(fd: number, buffer: Buffer, offset: number): number;
   /** signal records written to the pipe so far (never wraps in practice: a double counts to 2^53) */
   signalsWritten(): number;
   kill(pid: number, signal: number): number;

@@ -9,7 +9,8 @@ export const SIGKILL = 9;
 export interface ShutdownTimings {
   readonly gracePeriodMs: number;
   readonly shutdownDelayMs: number;
-  readonly preStop: readonly string[];
+  /** the drain commands, as written (they run through the ShutdownActions) */
+  readonly preStop: readonly { readonly text: string }[];
   readonly preStopTimeoutMs: number;
   readonly orphanGraceMs: number;
 }
@@ -21,6 +22,8 @@ export interface ShutdownActions {
   readonly childExited: Promise<void>;
   readonly enterPhase: (phase: 'draining' | 'stopping') => void;
   readonly sendStopSignal: (signal: number) => void;
+  /** passes a further TERM/INT on to the child (after --rewrite), once the stop signal has gone */
+  readonly forward: (signal: number) => void;
   readonly runPreStop: (index: number, command: string, timeoutMs: number, abort: CancelSignal) => Promise<void>;
   /** every process hainit still has under it, the main child included */
   readonly leftovers: () => number[];
@@ -46,16 +49,20 @@ export function timingWarnings(t: ShutdownTimings): string[] {
 /**
  * The Kubernetes-style shutdown, SPEC §2: readiness fails -> delay -> drain commands -> stop
  * signal -> SIGKILL about a second before the grace period ends. Every wait ends as soon as
- * there is nothing left to wait for. A second shutdown signal skips the delay and the drain
- * commands; a third kills everything at once.
+ * there is nothing left to wait for. A second shutdown signal skips what remains of the delay
+ * and the drain commands. Once the stop signal has gone, every further one is the child's, as
+ * under tini: apps use a second signal to quit at once (Celery's cold shutdown, "Ctrl-C again to
+ * force"), so hainit no longer acts on them itself; the grace period stays the bound.
  */
 export class ShutdownSequence {
   readonly startedAt: number;
   readonly killAt: number;
   readonly exitBy: number;
-  private signalsSeen = 0;
   private readonly skip = new CancelController();
-  private readonly killNow = new CancelController();
+  /** the stop signal has gone to the child: further shutdown signals are forwarded */
+  stopSent = false;
+  /** shutdown signals that came after the skip, before the stop signal went: forwarded after it */
+  private readonly afterStop: number[] = [];
   killedChild = false;
 
   constructor(
@@ -73,23 +80,23 @@ export class ShutdownSequence {
     return Math.round(this.clock.now() - this.startedAt);
   }
 
-  /** A further shutdown signal while the sequence runs. */
+  /** A further shutdown signal, as received, that the native handler did not forward itself. */
   again(signal: number): void {
-    this.signalsSeen++;
-    if (this.signalsSeen === 1) {
+    if (this.stopSent) {
+      this.act.forward(signal);
+    } else if (!this.skip.signal.aborted) {
       this.log.info(`shutdown: second ${signalName(signal)}: skipping the remaining delay and drain commands`);
       this.skip.abort();
-    } else if (!this.killNow.signal.aborted) {
-      this.log.info(`shutdown: third ${signalName(signal)}: killing everything now`);
-      this.skip.abort();
-      this.killNow.abort();
+    } else {
+      // the stop signal is about to go (the skip is a few promise turns from it)
+      this.afterStop.push(signal);
     }
   }
 
   /** Runs until the main child is gone (stopped, or killed at killAt). */
   async run(stopSignal: number): Promise<void> {
     const { t, act, clock } = this;
-    const cutShort = anyOf(this.skip.signal, this.killNow.signal, act.childExited);
+    const cutShort = anyOf(this.skip.signal, act.childExited);
     act.enterPhase('draining');
     if (t.shutdownDelayMs > 0 && !act.childGone() && !this.skip.signal.aborted) {
       await clock.sleep(Math.min(t.shutdownDelayMs, this.killAt - clock.now()), cutShort);
@@ -99,13 +106,15 @@ export class ShutdownSequence {
       if (act.childGone() || this.skip.signal.aborted) break;
       const left = this.killAt - clock.now();
       if (left <= 0) break;
-      await act.runPreStop(i + 1, t.preStop[i], Math.min(t.preStopTimeoutMs, left), this.skip.signal);
+      await act.runPreStop(i + 1, t.preStop[i].text, Math.min(t.preStopTimeoutMs, left), this.skip.signal);
     }
     act.enterPhase('stopping');
-    if (!act.childGone() && !this.killNow.signal.aborted) {
+    if (!act.childGone()) {
       this.log.info(`shutdown: sending ${signalName(stopSignal)} to the child after ${this.elapsed()} ms`);
       act.sendStopSignal(stopSignal);
-      await clock.sleep(this.killAt - clock.now(), anyOf(this.killNow.signal, act.childExited));
+      this.stopSent = true;
+      for (const s of this.afterStop.splice(0)) act.forward(s);
+      await clock.sleep(this.killAt - clock.now(), anyOf(act.childExited));
     }
     if (!act.childGone()) {
       const pids = act.leftovers();
@@ -118,7 +127,7 @@ export class ShutdownSequence {
 
   /** Step 6, within the grace period. */
   leftoverDeadline(): number {
-    return this.killNow.signal.aborted ? this.clock.now() : this.killAt;
+    return this.killAt;
   }
 }
 

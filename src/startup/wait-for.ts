@@ -1,52 +1,50 @@
 import { CancelSignal } from '../cancel';
 import { httpModule, httpsModule, netModule } from '../lazy';
-import { UsageError } from '../config/values';
+import type { WaitTarget } from '../config/config';
 import { Logger } from '../log/logger';
-import { Clock } from '../shutdown/clock';
-
-export interface WaitTarget {
-  readonly text: string;
-  readonly url: URL;
-}
-
-/** `tcp://host:port`, `http://…`, `https://…` (TLS not verified, as the kubelet does). */
-export function parseWaitTarget(text: string, what: string): WaitTarget {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
-  }
-  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname || (url.protocol === 'tcp:' && !url.port)) {
-    throw new UsageError(`${what}: invalid address "${text}" (use tcp://host:port or http(s)://host[:port]/path)`);
-  }
-  return { text, url };
-}
+import { Clock, longTimeout } from '../shutdown/clock';
 
 const hostOf = (u: URL) => u.hostname.replace(/^\[|\]$/g, '');
 
-/** One attempt: resolves true when the target accepts (tcp) or answers 2xx/3xx (http). */
-export function probeOnce(t: WaitTarget, timeoutMs: number): Promise<boolean> {
+/**
+ * One attempt: resolves true when the target accepts (tcp) or answers 2xx/3xx (http), false on
+ * anything else. `timeoutMs` is an absolute deadline for the whole attempt, not an idle timeout:
+ * a dependency that sends its headers one byte every 0.5 s, or an endless body, cannot stretch
+ * it. The body is never read. `abort` (a shutdown signal) ends it at once.
+ */
+export function probeOnce(t: WaitTarget, timeoutMs: number, abort?: CancelSignal): Promise<boolean> {
   return new Promise((resolve) => {
+    let settled = false;
+    let destroy = () => {};
+    const finish = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      deadline.clear();
+      abort?.removeEventListener('abort', onAbort);
+      destroy();
+      resolve(ok);
+    };
+    const onAbort = () => finish(false);
+    const deadline = longTimeout(() => finish(false), timeoutMs);
+    if (abort?.aborted) return finish(false);
+    abort?.addEventListener('abort', onAbort, { once: true });
     const u = t.url;
     if (u.protocol === 'tcp:') {
-      const s = netModule().connect({ host: hostOf(u), port: Number(u.port), timeout: timeoutMs });
-      const done = (ok: boolean) => {
-        s.destroy();
-        resolve(ok);
-      };
-      s.once('connect', () => done(true));
-      s.once('timeout', () => done(false));
-      s.once('error', () => done(false));
+      const s = netModule().connect({ host: hostOf(u), port: Number(u.port) });
+      destroy = () => s.destroy();
+      s.once('connect', () => finish(true));
+      s.on('error', () => finish(false));
       return;
     }
     const lib = u.protocol === 'https:' ? httpsModule() : httpModule();
-    const req = lib.request(u, { method: 'GET', timeout: timeoutMs, rejectUnauthorized: false, headers: { 'user-agent': 'hainit' } }, (res) => {
-      res.resume();
-      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    const req = lib.request(u, { method: 'GET', agent: false, rejectUnauthorized: false, headers: { 'user-agent': 'hainit', connection: 'close' } }, (res) => {
+      const code = res.statusCode ?? 0;
+      res.destroy();
+      finish(code >= 200 && code < 400);
     });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(false));
+    destroy = () => req.destroy();
+    // `on`, not `once`: a destroyed request may still report its socket's end
+    req.on('error', () => finish(false));
     req.end();
   });
 }
@@ -60,7 +58,7 @@ export async function waitForAll(targets: readonly WaitTarget[], timeoutMs: numb
       for (;;) {
         const left = deadline - clock.now();
         if (abort.aborted || left <= 0) return t.text;
-        if (await probeOnce(t, Math.min(2000, left))) {
+        if (await probeOnce(t, Math.min(2000, left), abort)) {
           log.info(`wait-for: ${t.text} is up`);
           return undefined;
         }

@@ -4,6 +4,7 @@ import { netModule } from '../lazy';
 import { Logger } from '../log/logger';
 import { NativeAddon } from '../native';
 import { Reaper } from '../reaper/reaper';
+import { longTimeout } from '../shutdown/clock';
 import { signalName } from '../signals/names';
 import { spawnProcess } from './spawn';
 
@@ -52,7 +53,7 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
     const pid = result.pid;
     d.onSpawn?.(pid);
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const timer = longTimeout(() => {
       timedOut = true;
       d.log.warn(`${name} timed out after ${timeoutMs} ms: killing its process group`, { pid });
       d.addon.kill(-pid, SIGKILL);
@@ -64,7 +65,7 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
     d.abort?.addEventListener('abort', onAbort, { once: true });
     const output = Array.isArray(p) ? tagLines(p[0], name, d.log) : Promise.resolve();
     d.reaper.watch(pid, (status) => {
-      clearTimeout(timer);
+      timer.clear();
       d.abort?.removeEventListener('abort', onAbort);
       // A child of the command may still hold the pipe: do not wait for it past the exit.
       let settled = false;
@@ -81,22 +82,64 @@ export function runCommand(d: CommandDeps, argv: readonly string[], name: string
 function tagLines(fd: number, name: string, log: Logger): Promise<void> {
   return new Promise((resolve) => {
     const s = new (netModule().Socket)({ fd, readable: true, writable: false });
-    let rest = '';
+    const lines = new LineCutter();
+    const emit = (line: string, continued: boolean) => log.info(`${name}: ${line}`, continued ? { continued: true } : undefined);
     s.setEncoding('utf8');
-    s.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) log.info(`${name}: ${line}`);
-    });
+    s.on('data', (chunk: string) => lines.push(chunk, emit));
     const end = () => {
-      if (rest) log.info(`${name}: ${rest}`);
-      rest = '';
+      lines.end(emit);
       resolve();
     };
     s.on('end', end);
     s.on('error', end);
     s.on('close', end);
   });
+}
+
+/** Hook output is logged in lines of at most this many characters; a longer one is cut into
+ * pieces, each but the last marked `continued`. */
+export const MAX_LINE_CHARS = 4096;
+
+/**
+ * Splits a stream of text into lines in time linear in its size and memory bounded by
+ * MAX_LINE_CHARS, whatever the stream (40 MB without a newline included).
+ */
+export class LineCutter {
+  /** the unfinished line: never longer than MAX_LINE_CHARS */
+  private rest = '';
+
+  push(chunk: string, emit: (line: string, continued: boolean) => void): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf('\n', pos);
+      let seg = chunk.slice(pos, nl < 0 ? chunk.length : nl);
+      while (this.rest.length + seg.length > MAX_LINE_CHARS) {
+        let take = MAX_LINE_CHARS - this.rest.length;
+        // never split a surrogate pair (it would be written as two U+FFFD)
+        if (take > 0 && isHighSurrogate(seg.charCodeAt(take - 1))) take--;
+        emit(this.rest + seg.slice(0, take), true);
+        this.rest = '';
+        seg = seg.slice(take);
+      }
+      if (nl < 0) {
+        this.rest += seg;
+        return;
+      }
+      emit(this.rest + seg, false);
+      this.rest = '';
+      pos = nl + 1;
+    }
+  }
+
+  /** The last line, when the stream did not end with a newline. */
+  end(emit: (line: string, continued: boolean) => void): void {
+    if (this.rest) emit(this.rest, false);
+    this.rest = '';
+  }
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
 }
 
 export function describeResult(r: CommandResult): string {

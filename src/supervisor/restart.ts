@@ -1,4 +1,5 @@
 import type { RestartMode } from '../config/config';
+import { Logger } from '../log/logger';
 
 /** The longest pause between restarts (SPEC §1: the delay doubles up to 30 s). */
 export const MAX_RESTART_DELAY_MS = 30_000;
@@ -49,5 +50,52 @@ export class RestartPolicy {
     const delay = Math.min(delayMs * 2 ** this.inARow, Math.max(MAX_RESTART_DELAY_MS, delayMs));
     this.inARow++;
     return { restart: true, delayMs: delay, attempt: this.inARow };
+  }
+}
+
+/**
+ * The restart side of the lifecycle: the policy's decisions, a restart the memory watchdog asked
+ * for (decided when it asked, carried out when the child has stopped), and the count.
+ */
+export class RestartController {
+  /** restarts in place so far */
+  count = 0;
+  private pending: RestartDecision | undefined;
+  private readonly policy: RestartPolicy;
+
+  constructor(private readonly s: RestartSettings, private readonly log: Logger) {
+    this.policy = new RestartPolicy(s);
+  }
+
+  get enabled(): boolean {
+    return this.policy.enabled;
+  }
+
+  /** The memory watchdog wants the child gone: a restart if the policy allows one (then kept for the exit). */
+  forMemory(ranMs: number): RestartDecision {
+    const decision = this.policy.decide(true, ranMs);
+    if (decision.restart) this.pending = decision;
+    return decision;
+  }
+
+  /** A shutdown took over a restart stop: no restart after all. */
+  cancel(): void {
+    this.pending = undefined;
+  }
+
+  /** The child exited with (remapped) `code` after `ranMs`: restart it? `stopping`: hainit is shutting down. */
+  afterExit(code: number, how: string, ranMs: number, stopping: boolean): RestartDecision {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (stopping) return { restart: false, reason: 'shutting down' };
+    const decision = pending ?? this.policy.decide(code !== 0, ranMs);
+    if (decision.restart) {
+      this.count++;
+      this.log.write(code === 0 && !pending ? 'info' : 'warn',
+        `child ${how} after ${ranMs} ms: restart ${decision.attempt} of ${this.s.maxRestarts} in ${decision.delayMs} ms`);
+    } else if (this.policy.enabled) {
+      this.log.write(code === 0 ? 'info' : 'warn', `child ${how} after ${ranMs} ms: not restarted (${decision.reason}): exiting with code ${code}`);
+    }
+    return decision;
   }
 }

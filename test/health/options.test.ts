@@ -42,7 +42,7 @@ describe('health: options', () => {
     const c = config(['--ready-http', 'http://localhost:8080/ready', '--ready-http', 'https://127.0.0.1/x', '--ready-tcp', '5432', '--live-exec', 'test -e /tmp/alive']);
     assert.deepEqual(c.readinessChecks.map((t) => t.type), ['http', 'http', 'tcp']);
     assert.deepEqual(c.readinessChecks[2], { type: 'tcp', text: '5432', host: '127.0.0.1', port: 5432 });
-    assert.deepEqual(c.livenessChecks, [{ type: 'exec', text: 'test -e /tmp/alive', command: 'test -e /tmp/alive' }]);
+    assert.deepEqual(c.livenessChecks, [{ type: 'exec', text: 'test -e /tmp/alive', argv: ['test', '-e', '/tmp/alive'] }]);
     const e = config([], { HAINIT_LIVE_TCP: '8080\ndb:5432\n' });
     assert.deepEqual(e.livenessChecks.map((t) => t.type === 'tcp' && `${t.host}:${t.port}`), ['127.0.0.1:8080', 'db:5432']);
   });
@@ -73,14 +73,13 @@ describe('health: options', () => {
 
   it('check names: by kind and type, numbered from the second, saying nothing of the target', () => {
     const c = config(['--ready-http', 'http://10.0.0.1/', '--ready-http', 'http://10.0.0.2/', '--ready-exec', 'true', '--live-tcp', '80']);
-    const names = applicationChecks({ config: c, log: quiet, lifecycle: undefined as never, reaper: { orphansReaped: 0 }, commands: {} as CommandDeps }, false).map((a) => `${a.kind}:${a.name}`);
+    const names = applicationChecks({ config: c, log: quiet, lifecycle: undefined as never, reaper: { orphansReaped: 0 }, commands: {} as CommandDeps }).map((a) => `${a.kind}:${a.name}`);
     assert.deepEqual(names, ['ready:ready-http', 'ready:ready-http-2', 'ready:ready-exec', 'live:live-tcp']);
   });
 
   it('an exec check that needs a shell, without /bin/sh, is refused at start-up', () => {
-    const c = config(['--ready-exec', 'curl -f localhost | grep ok']);
     assert.throws(
-      () => applicationChecks({ config: c, log: quiet, lifecycle: undefined as never, reaper: { orphansReaped: 0 }, commands: {} as CommandDeps }, false),
+      () => parseInvocation(['--ready-exec', 'curl -f localhost | grep ok', '--', 'app'], {}, () => false),
       (e: Error) => e instanceof UsageError && /^--ready-exec "curl -f localhost \| grep ok": .*needs a shell/.test(e.message),
     );
   });

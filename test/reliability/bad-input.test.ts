@@ -7,23 +7,26 @@ import { UsageError } from '../../src/config/values';
 import { HAINIT, cleanEnv } from '../helpers/pid1';
 
 /** Per option: values that must parse and values that must be refused (by parseInvocation). */
-const DUR = { good: ['250ms', '5s', '1m30s', '2', '1.5s'], bad: ['soon', '5x', '-1s', '', '1 h'] };
+// 600h is past a libuv timer's 2^31-1 ms and is honoured (chunked timers); past 2^53 ms is refused
+const DUR = { good: ['250ms', '5s', '1m30s', '2', '1.5s', '600h'], bad: ['soon', '5x', '-1s', '', '1 h', '9999999999999h'] };
 const POSITIVE_DUR = { good: ['250ms', '5s', '2'], bad: ['0s', '0', 'soon', ''] };
 const SIG = { good: ['TERM', 'SIGQUIT', '9', 'RTMIN+3', 'SIGRTMAX-1'], bad: ['SIGFOO', '99', 'RTMIN+99', ''] };
 const ADDR = { good: ['8558', '127.0.0.1:9', '[::1]:80'], bad: ['0', 'host:', '99999', '::1:80', ''] };
 const URL_ = { good: ['http://127.0.0.1:8080/ready', 'https://example.com/x'], bad: ['localhost:8080', 'ftp://x/', 'http://'] };
-const CMD = { good: ['true', 'sh -c "exit 0"', 'echo a b'], bad: [] as string[] };
+// a hook line no shell can parse is found at start-up, not when the drain command is due
+const CMD = { good: ['true', 'sh -c "exit 0"', 'echo a b', "echo a # it's a comment"], bad: ['"x', "sh -c 'exit 0", 'echo `date', 'echo $(date'] };
 const COUNT = (min: number, max: number) => ({ good: [String(min), String(Math.min(max, min + 4))], bad: ['x', '-1', '1.5', String(max + 1)] });
 const FLAG = { good: [], bad: [] as string[] };
 
 export const SAMPLES: Record<string, { good: string[]; bad: string[] }> = {
   'signal-group': FLAG,
   'single-child': FLAG,
-  rewrite: { good: ['TERM:QUIT', '15:0', 'USR1:USR2'], bad: ['TERM', 'CHLD:TERM', 'TERM:FOO', ':3'] },
-  'stop-signal': SIG,
+  // KILL/STOP cannot be caught; TERM/INT become the stop signal, which STOP and CHLD cannot be
+  rewrite: { good: ['TERM:QUIT', '15:0', 'USR1:USR2', 'TSTP:STOP', 'TERM:KILL'], bad: ['TERM', 'CHLD:TERM', 'TERM:FOO', ':3', 'KILL:TERM', 'STOP:CONT', 'TERM:STOP', 'INT:CHLD'] },
+  'stop-signal': { good: SIG.good, bad: [...SIG.bad, 'STOP', 'SIGCHLD', '19'] },
   'remap-exit': { good: ['143', '143:0', '0:1'], bad: ['256', '1:2:3', 'x', ''] },
   subreaper: FLAG,
-  'pdeath-signal': SIG,
+  'pdeath-signal': { good: SIG.good, bad: [...SIG.bad, 'STOP', 'CHLD'] },
   verbose: FLAG,
   'warn-on-reap': FLAG,
   'log-level': { good: ['error', 'DEBUG', 'trace'], bad: ['loud', ''] },
@@ -40,10 +43,10 @@ export const SAMPLES: Record<string, { good: string[]; bad: string[] }> = {
   'health-listen': { good: [...ADDR.good, 'off', ''], bad: ADDR.bad.filter((b) => b !== '') }, // '' and off: no endpoint
   'ready-http': URL_,
   'ready-tcp': ADDR,
-  'ready-exec': { good: CMD.good, bad: [''] },
+  'ready-exec': { good: CMD.good, bad: ['', ...CMD.bad] },
   'live-http': URL_,
   'live-tcp': ADDR,
-  'live-exec': { good: CMD.good, bad: [''] },
+  'live-exec': { good: CMD.good, bad: ['', ...CMD.bad] },
   'startup-timeout': POSITIVE_DUR,
   'check-interval': POSITIVE_DUR,
   'check-timeout': POSITIVE_DUR,

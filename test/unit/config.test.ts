@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Config } from '../../src/config/config';
 import { parseInvocation } from '../../src/config/parse';
 import { UsageError, parseDuration } from '../../src/config/values';
-import { splitSimple } from '../../src/supervisor/command-line';
+import { splitSimple } from '../../src/config/command-line';
 import { parseSignalName, signalName } from '../../src/signals/names';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): Config {

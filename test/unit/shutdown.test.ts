@@ -27,6 +27,10 @@ function world(clock: FakeClock, opts: { honours?: number[]; drainMs?: number[];
       events.push(`${clock.now()} stop ${sig}`);
       if (opts.honours?.includes(sig)) exit();
     },
+    forward: (sig) => {
+      events.push(`${clock.now()} forward ${sig}`);
+      if (opts.honours?.includes(sig)) exit();
+    },
     runPreStop: async (i, cmd, timeoutMs, abort) => {
       events.push(`${clock.now()} pre-stop ${i} ${cmd} (timeout ${timeoutMs})`);
       await clock.sleep(Math.min(opts.drainMs?.[i - 1] ?? 0, timeoutMs), abort);
@@ -46,7 +50,7 @@ function world(clock: FakeClock, opts: { honours?: number[]; drainMs?: number[];
   return { act, events, exit };
 }
 
-const timings = { gracePeriodMs: 30_000, shutdownDelayMs: 5_000, preStop: ['drain-a', 'drain-b'], preStopTimeoutMs: 10_000, orphanGraceMs: 2_000 };
+const timings = { gracePeriodMs: 30_000, shutdownDelayMs: 5_000, preStop: [{ text: 'drain-a' }, { text: 'drain-b' }], preStopTimeoutMs: 10_000, orphanGraceMs: 2_000 };
 
 describe('shutdown sequence (virtual time)', () => {
   it('runs the phases in order: readiness off, delay, drains in order, then the stop signal', async () => {
@@ -104,21 +108,41 @@ describe('shutdown sequence (virtual time)', () => {
     assert.deepEqual(w.events, ['0 phase draining', '1000 child exited', '1000 phase stopping']);
   });
 
-  it('skips the remaining delay and drain commands on a second signal, and kills at once on a third', async () => {
+  it('skips the remaining delay and drain commands on a second signal; from the stop signal on, every further one is forwarded, none kills', async () => {
     const clock = new FakeClock();
     const w = world(clock, { honours: [], drainMs: [5000, 5000] });
     const seq = new ShutdownSequence(timings, clock, quiet, w.act);
     const done = seq.run(15);
     await clock.runUntil(2_000);
     seq.again(15);
+    // a third in the same batch of records, before the skip has reached the stop signal
+    seq.again(2);
     await clock.runUntil(3_000);
     assert.ok(w.events.includes('2000 stop 15'), w.events.join('\n'));
+    assert.ok(w.events.indexOf('2000 forward 2') > w.events.indexOf('2000 stop 15'), w.events.join('\n'));
     assert.ok(!w.events.some((e) => e.includes('pre-stop')), 'no drain command ran after the skip');
     seq.again(15);
+    seq.again(2);
     await clock.runUntil(3_500);
+    assert.ok(w.events.includes('3000 forward 15') && w.events.includes('3000 forward 2'), w.events.join('\n'));
+    assert.ok(!w.events.some((e) => e.includes('signalAll')), 'nothing killed before killAt');
+    assert.equal(seq.leftoverDeadline(), seq.killAt);
+    await clock.runUntil(60_000);
     await done;
-    assert.ok(w.events.includes('3000 signalAll 9 10'), w.events.join('\n'));
-    assert.equal(seq.leftoverDeadline(), clock.now(), "after a third signal leftovers get no grace");
+    assert.ok(w.events.includes(`${seq.killAt} signalAll 9 10`), w.events.join('\n'));
+  });
+
+  it('a second signal after the stop signal has gone is forwarded, not acted on', async () => {
+    const clock = new FakeClock();
+    const w = world(clock, { honours: [2] });
+    const seq = new ShutdownSequence({ ...timings, shutdownDelayMs: 0, preStop: [] }, clock, quiet, w.act);
+    const done = seq.run(15);
+    await clock.runUntil(500);
+    assert.ok(w.events.includes('0 stop 15'), w.events.join('\n'));
+    seq.again(2);
+    await clock.runUntil(600);
+    await done;
+    assert.deepEqual(w.events.slice(-2), ['500 forward 2', '500 child exited']);
   });
 });
 
