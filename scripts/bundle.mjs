@@ -23,11 +23,13 @@ const require = createRequire(path.join(root, 'package.json'));
 
 /** The code cache of JS after `hainit -- true` on nodeBinary, written to CACHE; false, with a
  * warning, if the training run failed. V8 takes a cache only under the flags it was made with:
- * nodeFlags are the ones hainit will run with. */
-export function train(nodeBinary, js, cache, nodeFlags = []) {
+ * nodeFlags are the ones hainit will run with. For another architecture's Node, `emulator` runs
+ * it (qemu-aarch64-static ...) and `addonRoot` holds build/Release/hainit.node built for it. */
+export function train(nodeBinary, js, cache, nodeFlags = [], { emulator = [], addonRoot = root } = {}) {
   rmSync(cache, { force: true });
+  const [cmd, ...pre] = [...emulator, nodeBinary];
   try {
-    execFileSync(nodeBinary, [...nodeFlags, path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, root, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: 30_000 });
+    execFileSync(cmd, [...pre, ...nodeFlags, path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, addonRoot, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: emulator.length ? 300_000 : 30_000 });
   } catch (e) {
     console.warn(`bundle: no code cache for ${nodeBinary} (the training run failed: ${e.message.split('\n')[0]}); hainit works, only starts slower`);
   }

@@ -11,7 +11,9 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 
 const PT_LOAD = 1;
+const PT_PHDR = 6;
 const PF_X = 1;
+const PF_W = 2;
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
 
@@ -66,16 +68,29 @@ export function patchEntry(file, stub, jump) {
   }
 
   const overlaps = (a0, a1, b0, b1) => a0 < b1 && b0 < a1;
-  for (const seg of phdrs) {
-    if (seg.type !== PT_LOAD || !(seg.flags & PF_X) || seg.filesz !== seg.memsz) continue;
-    const pad = (16 - (seg.filesz % 16)) % 16;
+  // Executable segments first (x86-64 Node: its text is followed by padding). aarch64 Node's
+  // text is followed at once by its data in the file; there the stub goes after a read-only,
+  // never writable segment, which becomes executable too: the one postject made for the program
+  // header table, the only one within `b`'s 128 MiB of Node's entry.
+  const candidates = [
+    ...phdrs.filter((p) => p.type === PT_LOAD && p.flags & PF_X),
+    ...phdrs.filter((p) => p.type === PT_LOAD && !(p.flags & PF_X) && !(p.flags & PF_W)),
+  ];
+  for (const seg of candidates) {
+    if (seg.filesz !== seg.memsz) continue;
+    const pad = (16 - ((seg.vaddr + seg.filesz) % 16)) % 16;
     const offset = seg.offset + seg.filesz + pad;
     const vaddr = seg.vaddr + seg.filesz + pad;
     const end = offset + stub.length;
     if (end > elf.length) continue;
     if (elf.subarray(seg.offset + seg.filesz, end).some((b) => b !== 0)) continue;
-    const clash = phdrs.some((p) => p !== seg && p.filesz + p.memsz > 0 && (
-      overlaps(offset, end, p.offset, p.offset + Math.max(p.filesz, 1)) ||
+    // PT_PHDR is not checked in the file: postject's rewrite leaves it with a size larger than
+    // the table, which is checked below from e_phoff and e_phnum.
+    // A segment that holds the table itself (postject maps it twice) has nothing after the
+    // table but padding: the zeros checked above.
+    const holdsTable = (p) => p.type === PT_LOAD && !(p.flags & PF_W) && p.offset <= phoff && phoff + phnum * phentsize <= p.offset + p.filesz;
+    const clash = phdrs.some((p) => p !== seg && p.type !== PT_PHDR && p.filesz + p.memsz > 0 && (
+      (!holdsTable(p) && overlaps(offset, end, p.offset, p.offset + Math.max(p.filesz, 1))) ||
       (p.type === PT_LOAD && overlaps(vaddr, vaddr + stub.length, p.vaddr, p.vaddr + p.memsz))));
     // The program header table itself, wherever it lives.
     if (clash || overlaps(offset, end, phoff, phoff + phnum * phentsize)) continue;
@@ -84,7 +99,7 @@ export function patchEntry(file, stub, jump) {
     try {
       writeJump(machine, code, jump, vaddr, Number(entry));
     } catch (e) {
-      fail(e.message);
+      continue; // out of the jump's range from here
     }
     const size = Buffer.alloc(16);
     size.writeBigUInt64LE(BigInt(seg.filesz + pad + stub.length), 0);
@@ -96,13 +111,18 @@ export function patchEntry(file, stub, jump) {
     try {
       writeSync(fd, code, 0, code.length, offset);
       writeSync(fd, size, 0, 16, seg.at + 32);
+      if (!(seg.flags & PF_X)) {
+        const flags = Buffer.alloc(4);
+        flags.writeUInt32LE(seg.flags | PF_X);
+        writeSync(fd, flags, 0, 4, seg.at + 4);
+      }
       writeSync(fd, newEntry, 0, 8, 24);
     } finally {
       closeSync(fd);
     }
     return { entry: Number(entry), stub: vaddr };
   }
-  return fail(`no executable segment is followed by ${stub.length} free bytes for the entry stub`);
+  return fail(`no executable or read-only segment within the jump's range of the entry is followed by ${stub.length} free bytes for the entry stub`);
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {

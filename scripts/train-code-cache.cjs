@@ -1,5 +1,6 @@
 'use strict';
 // build-binary's training run: node train-code-cache.cjs WRAPPED_BUNDLE CACHE_OUT ROOT -- ARGS...
+// (ROOT holds build/Release/hainit.node, the addon for this Node's architecture)
 // Compiles the wrapped bundle exactly as scripts/sea-main.cjs will, runs hainit with ARGS as
 // a plain Node program (the addon from build/Release), and when hainit calls process.exit,
 // writes V8's code cache: by then it holds every function the run compiled.

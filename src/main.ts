@@ -160,7 +160,7 @@ function keepSupervisingOnBugs(log: Logger): void {
 
 void main(process.argv.slice(2));
 
-/** What children get of the signal state hainit was started with (SPEC §1). */
+/** What children get of the signal state hainit was started with (README "Signals"). */
 function logStartSignalState(log: Logger, addon: NativeAddon): void {
   const state = addon.startSignalState();
   const list = (signals: number[]) => signals.map(signalName).join(' ') || 'none';

@@ -1,5 +1,5 @@
 /**
- * SPEC §1: the child gets the signal mask and ignored set hainit was started with, not Node's.
+ * README "Signals": the child gets the signal mask and ignored set hainit was started with, not Node's.
  * Node resets both before any of hainit's code runs; dist/hainit's entry stub
  * (native/entry/stub.c) keeps them first. tini passes them on the same way; a `nohup hainit …`
  * or a shell's `trap '' HUP` depends on it.

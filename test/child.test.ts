@@ -1,5 +1,5 @@
 /**
- * What the child starts with (SPEC §2 "As PID 1 and not"): default dispositions and an empty
+ * What the child starts with (README "Signals"): default dispositions and an empty
  * mask, its own process group, the cwd and environment hainit was given, fds 0-2 and the
  * descriptors hainit inherited, and none of hainit's own.
  */

@@ -1,5 +1,5 @@
 /**
- * Command line and exit codes (SPEC §1 "Command line", §2 "Exit codes"); matches tini's
+ * Command line and exit codes (README "Command line" and "Exit codes"); matches tini's
  * ci/run_build.sh and dumb-init's exit-code tests.
  */
 import { strict as assert } from 'node:assert';

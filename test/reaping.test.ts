@@ -1,5 +1,5 @@
 /**
- * Zombie reaping (SPEC §2 "As PID 1 and not"); matches tini's run_inner_tests.py (orphans reaped
+ * Zombie reaping (README "Signals"); matches tini's run_inner_tests.py (orphans reaped
  * with and without being PID 1, -w, the "not PID 1 and not a subreaper" warning) and dumb-init's
  * test-zombies.
  */

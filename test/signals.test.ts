@@ -1,5 +1,5 @@
 /**
- * Signal forwarding and rewriting (SPEC §1 "Process and signals", §2 "Signals"); matches
+ * Signal forwarding and rewriting (README "Command line" and "Signals"); matches
  * dumb-init's "signals 1-31 echoed by the child" and rewrite tests and tini's -g and
  * "TERM/USR1/USR2 -> 143/138/140" tests.
  */

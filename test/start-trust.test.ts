@@ -190,7 +190,7 @@ for (const form of FORMS) {
       // In a network namespace of its own: only hainit and its child are there to listen. The
       // application ignores SIGUSR1 (hainit forwards it once its handler is in place) and looks.
       const app = 'trap "" USR1; sleep 0.15; echo "listening:$(grep -c "^ *[0-9]*: [0-9A-F]*:2405 [0-9A-F:]* 0A" /proc/net/tcp)"';
-      const outcomes = { beforeHandler: 0, forwardedBeforeTrap: 0, looked: 0 };
+      const outcomes = { beforeHandler: 0, looked: 0, forwardedBeforeTrap: 0 };
       const problems: string[] = [];
       for (let ms = 0; ms <= 80; ms++) {
         const p = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', ...form.argv, '--', 'sh', '-c', app], {
@@ -217,8 +217,7 @@ for (const form of FORMS) {
         } else if (r.signal === 'SIGUSR1') {
           outcomes.beforeHandler++; // default action before any handler: hainit ended, nothing listens
         } else if (r.code === 128 + 10 && /child was killed by SIGUSR1/.test(err)) {
-          // hainit's handler was in place and forwarded it before the app's trap ran: the app died of
-          // it, as it would under any init, and nothing listened
+          // hainit's handler was in place and forwarded it before the child's trap was set
           outcomes.forwardedBeforeTrap++;
         } else {
           problems.push(`${ms} ms: exit ${r.code} ${r.signal}: ${err.trim()}`);

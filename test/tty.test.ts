@@ -1,5 +1,5 @@
 /**
- * Terminals (SPEC §2 "As PID 1 and not": the child gets the terminal's foreground, so
+ * Terminals (README "Signals": the child gets the terminal's foreground, so
  * `docker run -it … bash` has job control and Ctrl-C); matches tini's pexpect tests (exit 0 -> 0,
  * Ctrl-C -> 130) and dumb-init's "bash -m has job control".
  */

@@ -71,7 +71,7 @@ export function parseRewrite(text: string, what: string): [number, number] {
     throw new UsageError(`${what}: ${signalName(from)} cannot be caught, so it cannot be rewritten ("${text}")`);
   }
   // TERM and INT begin the shutdown: what they become is sent as the stop signal, and again to
-  // the child for every further one (SPEC §2 "Signals").
+  // the child for every further one (README "Signals").
   if ((from === SIGTERM || from === SIGINT) && !canStop(to)) {
     throw new UsageError(`${what}: "${text}" would make ${signalName(to)} the stop signal, which cannot stop the child (use e.g. TERM, QUIT, INT; 0 drops)`);
   }

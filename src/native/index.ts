@@ -94,15 +94,28 @@ export function native(): NativeAddon {
   return addon;
 }
 
-/** npm install: node-gyp built the addon beside the compiled sources. */
+/**
+ * npm install: node-gyp-build's choice, build/Release/hainit.node (built from source at install)
+ * before the package's prebuild for this platform, prebuilds/linux-ARCH/hainit.glibc.node.
+ * Those two are looked for directly: loading node-gyp-build costs start-up 6-9 M instructions,
+ * 7-10% of `node -e 0` on Node 24 (node:os, package.json through the module loader; callgrind).
+ * Anything else (musl, node-gyp-build's environment overrides, no file) goes through it.
+ */
 function loadFromPackage(): NativeAddon {
-  // lib/src/native/index.js -> build/Release/hainit.node. process.dlopen, not require: the
-  // module loader's resolution (realpath, package scope, module paths) showed up in start-up.
-  const file = `${__dirname}/../../../build/Release/hainit.node`;
+  // lib/src/native/index.js -> the package root. process.dlopen, not require: the module
+  // loader's resolution (realpath, package scope, module paths) showed up in start-up.
+  const root = `${__dirname}/../../..`;
+  const env = process.env;
+  const direct = [`${root}/build/Release/hainit.node`];
+  if (!env.LIBC && !env.PREBUILDS_ONLY && !env.HAINIT_PREBUILD && !env.npm_config_arch && !existsSync('/etc/alpine-release')) {
+    direct.push(`${root}/prebuilds/linux-${process.arch}/hainit.glibc.node`);
+  }
+  let file = direct.find((f) => existsSync(f));
   try {
+    if (file === undefined) file = (require('node-gyp-build') as { path(dir: string): string }).path(root);
     return dlopen(file);
   } catch (e) {
-    return cannotLoad(`${path.normalize(file)}: ${firstLine(e)} (reinstall: npm rebuild hainit)`);
+    return cannotLoad(`${file === undefined ? path.normalize(root) : path.normalize(file)}: ${firstLine(e)} (reinstall: npm rebuild hainit)`);
   }
 }
 

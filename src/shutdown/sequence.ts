@@ -47,7 +47,7 @@ export function timingWarnings(t: ShutdownTimings): string[] {
 }
 
 /**
- * The Kubernetes-style shutdown, SPEC §2: readiness fails -> delay -> drain commands -> stop
+ * The Kubernetes-style shutdown (README "The shutdown sequence"): readiness fails -> delay -> drain commands -> stop
  * signal -> SIGKILL about a second before the grace period ends. Every wait ends as soon as
  * there is nothing left to wait for. A second shutdown signal skips what remains of the delay
  * and the drain commands. Once the stop signal has gone, every further one is the child's, as

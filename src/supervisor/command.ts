@@ -97,8 +97,12 @@ function tagLines(fd: number, name: string, log: Logger): Promise<void> {
 }
 
 /** Hook output is logged in lines of at most this many characters; a longer one is cut into
- * pieces, each but the last marked `continued`. */
-export const MAX_LINE_CHARS = 4096;
+ * pieces, each but the last marked `continued`. Small enough that a whole log line (3 bytes per
+ * character at most in UTF-8, the prefix, the mark) stays within PIPE_BUF (4096 bytes): the kernel
+ * writes such a line to a pipe at once or not at all, so the application's own lines, which share
+ * the pipe, never land inside one (with 4096-character pieces they did: the line was written in
+ * two parts). */
+export const MAX_LINE_CHARS = 1024;
 
 /**
  * Splits a stream of text into lines in time linear in its size and memory bounded by

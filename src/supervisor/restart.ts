@@ -1,7 +1,7 @@
 import type { RestartMode } from '../config/config';
 import { Logger } from '../log/logger';
 
-/** The longest pause between restarts (SPEC §1: the delay doubles up to 30 s). */
+/** The longest pause between restarts (README "Memory watchdog and restarts": the delay doubles up to 30 s). */
 export const MAX_RESTART_DELAY_MS = 30_000;
 
 export interface RestartSettings {

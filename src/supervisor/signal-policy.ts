@@ -3,7 +3,7 @@ import { SignalEvent } from '../signals/router';
 export const SIGINT = 2;
 export const SIGTERM = 15;
 export const SIGCONT = 18;
-/** Signals that, as received, begin the shutdown sequence (SPEC §2 "Signals"). */
+/** Signals that, as received, begin the shutdown sequence (README "Signals"). */
 export const SHUTDOWN_SIGNALS: readonly number[] = [SIGTERM, SIGINT];
 
 /**

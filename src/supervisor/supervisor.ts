@@ -53,7 +53,7 @@ interface Stop {
  * its exit, the memory watchdog and hooks, shut down. `run()` resolves to the exit code; hainit's
  * only exit is in main.ts. The collaborators each do one job: ChildRunner (the process), Hooks
  * (post-start, pre-stop), RestartController (whether and when to start again), ShutdownSequence
- * (SPEC §2), decideSignal (what a received signal means), JobControl (the terminal).
+ * (README "The shutdown sequence"), decideSignal (what a received signal means), JobControl (the terminal).
  */
 export class Supervisor {
   private readonly lifecycle: Lifecycle;
@@ -399,7 +399,7 @@ export class Supervisor {
     });
   }
 
-  /** From the stop signal on, TERM and INT are the child's (SPEC §2): the native handler forwards
+  /** From the stop signal on, TERM and INT are the child's (README "Signals"): the native handler forwards
    * them at once, as it does every other signal. The shutdown never goes back, so neither does this. */
   private forwardShutdownSignals(): void {
     for (const s of SHUTDOWN_SIGNALS) if (this.d.router.rewriteOf(s) !== 0) this.d.router.setMode(s, 'forward');

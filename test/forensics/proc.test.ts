@@ -1,6 +1,6 @@
 /**
  * `hainit ps` on a fake /proc: mask decoding, stat parsing, the tree, the text and JSON shapes,
- * and the argument handling of psMain (SPEC §1 subcommands).
+ * and the argument handling of psMain (README "Command line": subcommands).
  */
 import { strict as assert } from 'node:assert';
 import { decodeSignalMask, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/process';

@@ -9,6 +9,7 @@ import { Server, Socket, createServer } from 'node:net';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { HAINIT, PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
+import { MAX_LINE_CHARS } from '../../src/supervisor/command';
 import { freePort, get, round, statusKb, until } from './lib';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -202,7 +203,7 @@ describe('reliability: hook output of any size', function () {
   beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'hainit-hook-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('--post-start writing 40 MB without a newline: probes stay fast, RSS stays bounded, the line is logged in marked 4096-character pieces', async () => {
+  it('--post-start writing 40 MB without a newline: probes stay fast, RSS stays bounded, the line is logged in marked pieces of MAX_LINE_CHARS', async () => {
     const log = path.join(dir, 'stderr');
     const port = await freePort();
     const h = startHainit([
@@ -230,7 +231,7 @@ describe('reliability: hook output of any size', function () {
     console.log(`      40 MB in one line from --post-start: ${pieces.length} pieces, /livez max ${round(Math.max(...lat))} ms over ${lat.length} probes, hainit peak RSS ${Math.round(peakKb / 1024)} MB, ${Date.now() - t0} ms`);
     assert.equal(r.code, 0, text.slice(-2000));
     assert.equal(xs, 40_000_000, 'every byte of the hook output was logged');
-    assert.ok(pieces.every((l) => /post-start: x{1,4096}( continued=true)?$/.test(l)), 'a piece longer than 4096 characters');
+    assert.ok(pieces.every((l) => new RegExp(`post-start: x{1,${MAX_LINE_CHARS}}( continued=true)?$`).test(l)), `a piece longer than ${MAX_LINE_CHARS} characters`);
     assert.equal(pieces.filter((l) => !l.endsWith(' continued=true')).length, 1, 'exactly the last piece is not marked continued');
     assert.ok(peakKb < 150 * 1024, `hainit peak RSS ${peakKb} kB`);
     assert.ok(Math.max(...lat) < 1000, `/livez took up to ${Math.max(...lat)} ms while the hook wrote`);
@@ -315,7 +316,7 @@ time.sleep(1000)`;
     const pieces = r.stderr.split('\n').filter((l) => l.includes('post-start: x')).length;
     console.log(`      ${before} hook lines dropped (metric), ${reported} reported in the log line, ${pieces} logged; app stderr lines ${appLines.length}/300`);
     assert.equal(reported, before, 'the log line and /metrics agree');
-    assert.equal(pieces + before, Math.ceil(4_000_000 / 4096), 'every piece was either logged or counted as dropped');
+    assert.equal(pieces + before, Math.ceil(4_000_000 / MAX_LINE_CHARS), 'every piece was either logged or counted as dropped');
     assert.deepEqual(appLines, Array.from({ length: 300 }, (_, i) => `app-line-${i}`));
     assert.equal(r.code, 143, r.stderr.slice(-500));
   });
