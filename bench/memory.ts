@@ -7,7 +7,8 @@
  *   npx tsc -p . && node lib/bench/memory.js [samples]
  */
 import { spawn } from 'node:child_process';
-import { realProcFs } from '../src/health/proc';
+import { realProcFs } from '../src/proc/procfs';
+import { descendantsOf } from '../src/proc/tree';
 import { MemorySampler, findCgroupMemory, cgroupSampler, treeSampler } from '../src/watch/memory';
 
 const TREE = `
@@ -50,19 +51,7 @@ async function main(): Promise<void> {
   const tree = spawn('python3', ['-c', TREE], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   await new Promise<void>((resolve) => tree.stdout.once('data', () => resolve()));
   try {
-    const countTree = () => {
-      let n = 0;
-      const walk = (pid: number): void => {
-        for (const t of realProcFs.list(`/proc/${pid}/task`) ?? []) {
-          for (const c of (realProcFs.read(`/proc/${pid}/task/${t}/children`) ?? '').split(' ').filter(Boolean)) {
-            n++;
-            walk(Number(c));
-          }
-        }
-      };
-      walk(process.pid);
-      return n;
-    };
+    const countTree = () => descendantsOf(realProcFs, process.pid).length;
     // The grandchildren are forked after "up": wait until all 100 exist.
     let count = countTree();
     for (let i = 0; i < 200 && count < 100; i++, count = countTree()) await new Promise((r) => setTimeout(r, 25));

@@ -95,6 +95,9 @@ export interface ReapRound {
   readonly endToEndMs?: number;
   /** SIGCONT of a stopped init with N zombies waiting -> none left, ms */
   readonly zombiesMs?: number;
+  /** the CPU time the init's main thread ran meanwhile (schedstat: user and kernel), ms; unlike
+   * zombiesMs it does not grow with the machine's load */
+  readonly zombiesCpuMs?: number;
 }
 
 /**
@@ -102,6 +105,11 @@ export interface ReapRound {
  * init has no child left but the factory. mode 'zombies': SIGSTOP the init, release, wait
  * until all N are zombies, SIGCONT, poll until none is left.
  */
+/** Nanoseconds the main thread of `pid` has run on a CPU (the first field of schedstat). */
+function runNs(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ')[0]);
+}
+
 export async function reapRound(s: ReapSubject, n: number, mode: 'e2e' | 'zombies', pollUs: number): Promise<ReapRound> {
   const cp = spawn(UNSHARE[0], [...UNSHARE.slice(1), ...s.argv], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = new LineReader(cp.stdout!);
@@ -143,10 +151,11 @@ export async function reapRound(s: ReapSubject, n: number, mode: 'e2e' | 'zombie
         const kids = childrenOf(init).filter((p) => p !== factory);
         return kids.length === n && kids.every((p) => procStat(p)?.state === 'Z') ? true : undefined;
       }, 60000, 20);
+      const cpu0 = runNs(init);
       const start = monoNs();
       process.kill(init, 'SIGCONT');
       const end = pollUntilNone();
-      result = { zombiesMs: Number(end - start) / 1e6 };
+      result = { zombiesMs: Number(end - start) / 1e6, zombiesCpuMs: (runNs(init) - cpu0) / 1e6 };
     }
     // Cross-check with a full scan of /proc, as the brief defines "no zombie remains".
     const left = zombiesOf(init);

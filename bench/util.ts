@@ -3,6 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { StatFields, isZombie, listPids, readStat } from '../src/proc/procfs';
 
 /** Repository root (this file runs as lib/bench/util.js). */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -122,7 +123,11 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 
 // ---------------------------------------------------------------- /proc
 
-/** Children of pid across all its threads (orphans land on the thread-group leader). */
+/**
+ * Children of pid across all its threads (orphans land on the thread-group leader). Not the
+ * library's childrenOf (src/proc/tree.ts): the reaping section polls this every 0.25 ms over
+ * 2000 children while it times, so it neither sorts nor falls back to a scan.
+ */
 export function childrenOf(pid: number): number[] {
   let tasks: string[];
   try {
@@ -143,34 +148,16 @@ export function childrenOf(pid: number): number[] {
   return out;
 }
 
-export interface ProcStat {
-  readonly pid: number;
-  readonly comm: string;
-  readonly state: string;
-  readonly ppid: number;
-}
-
-export function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const close = text.lastIndexOf(')');
-  const rest = text.slice(close + 2).split(' ');
-  return { pid, comm: text.slice(text.indexOf('(') + 1, close), state: rest[0], ppid: Number(rest[1]) };
+export function procStat(pid: number): StatFields | undefined {
+  return readStat(pid);
 }
 
 /** Full scan of the host's /proc: zombies whose parent is `ppid`. */
 export function zombiesOf(ppid: number): number {
-  let n = 0;
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const s = procStat(Number(e));
-    if (s && s.ppid === ppid && s.state === 'Z') n++;
-  }
-  return n;
+  return (listPids() ?? []).filter((pid) => {
+    const s = readStat(pid);
+    return s && s.ppid === ppid && isZombie(s);
+  }).length;
 }
 
 /** kB values of VmRSS, RssAnon, RssFile, RssShmem and Pss (smaps_rollup) of pid. */

@@ -181,38 +181,24 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return mk_i32(env, pid > 0 ? pid : -err);
 }
 
-/* reap(wantDetails) -> [{pid, code, signal, core, comm, startTicks}] */
+/* reap(wantDetails, buffer) -> how many struct hainit_reaped it wrote into buffer (as many as fit;
+ * call again while it is full). Records, not objects: a storm of zombies costs no N-API
+ * property per field, and JavaScript makes its objects at JavaScript's speed. */
 static napi_value js_reap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
+  size_t argc = 2;
+  napi_value a[2];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
   bool details = false;
   napi_get_value_bool(env, a[0], &details);
-  napi_value arr;
-  CHECK(napi_create_array(env, &arr));
-  struct reaped buf[256];
-  uint32_t total = 0;
-  for (;;) {
-    int n = reap_some(buf, 256, details);
-    for (int i = 0; i < n; i++) {
-      napi_value o, nul;
-      napi_get_null(env, &nul);
-      napi_create_object(env, &o);
-      napi_set_named_property(env, o, "pid", mk_i32(env, buf[i].pid));
-      napi_set_named_property(env, o, "code", buf[i].exited ? mk_i32(env, buf[i].code) : nul);
-      napi_set_named_property(env, o, "signal", buf[i].exited ? nul : mk_i32(env, buf[i].signo));
-      napi_value b, s, t;
-      napi_get_boolean(env, buf[i].core, &b);
-      napi_set_named_property(env, o, "core", b);
-      napi_create_string_utf8(env, buf[i].comm, NAPI_AUTO_LENGTH, &s);
-      napi_set_named_property(env, o, "comm", s);
-      napi_create_double(env, (double)buf[i].start_ticks, &t);
-      napi_set_named_property(env, o, "startTicks", t);
-      napi_set_element(env, arr, total++, o);
-    }
-    if (n < 256) break;
+  void *data = NULL;
+  size_t len = 0;
+  CHECK(napi_get_buffer_info(env, a[1], &data, &len));
+  if ((uintptr_t)data % _Alignof(struct hainit_reaped)) {
+    napi_throw_error(env, NULL, "reap: the records buffer is not aligned (use Buffer.alloc, not a slice)");
+    return NULL;
   }
-  return arr;
+  int max = (int)(len / sizeof(struct hainit_reaped));
+  return mk_i32(env, max > 0 ? reap_some((struct hainit_reaped *)data, max, details) : 0);
 }
 
 /* The signal records are read on Node's own loop with a uv_poll on the pipe: no net.Socket,

@@ -10,7 +10,9 @@
 enum { MODE_DROP = 0, MODE_FORWARD = 1, MODE_NOTIFY = 2 };
 
 /* Record written by the signal handler to the notification pipe. Fixed size,
- * under PIPE_BUF, so each write is atomic even when handlers run concurrently. */
+ * under PIPE_BUF, so each write is atomic even when handlers run concurrently. Read in
+ * JavaScript at the offsets src/signals/record.ts names (test/unit/layout.test.ts holds the two
+ * together). */
 struct hainit_sigrecord {
   int32_t signo, code, pid, uid; /* from siginfo */
   int32_t sent;                  /* signal forwarded (after rewrite), 0 if none */
@@ -68,13 +70,19 @@ struct spawn_req {
 };
 pid_t spawn_child(const struct spawn_req *req, int *err); /* -1 and *err on failure */
 
-struct reaped {
-  pid_t pid;
-  int exited, code, signo, core;
-  char comm[17];
-  long long start_ticks; /* since boot, from /proc/PID/stat; -1 unknown */
+/* One reaped process, as reap() hands it to JavaScript: fixed size, read there at the offsets
+ * src/reaper/record.ts names (test/unit/layout.test.ts holds the two together). */
+struct hainit_reaped {
+  int32_t pid;
+  int32_t code;      /* exit code; -1 when a signal killed it */
+  int32_t signo;     /* the signal that killed it, 0 when it exited */
+  int32_t flags;     /* HAINIT_REAPED_* */
+  int64_t lived_ms;  /* from its start to now; -1 unknown or no details */
+  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty without details */
 };
-int reap_some(struct reaped *out, int max, int want_details);
+#define HAINIT_REAPED_CORE 1
+/* want_details: read each zombie's name and start time from /proc before reaping it. */
+int reap_some(struct hainit_reaped *out, int max, int want_details);
 
 /* Job control when hainit is not PID 1 (see signals.c, reap.c). */
 int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -errno */

@@ -14,7 +14,7 @@ import { Reaper } from './reaper/reaper';
 import { realClock } from './shutdown/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
-import { EXIT_USAGE } from './supervisor/exit-codes';
+import { EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
 
@@ -63,8 +63,7 @@ async function main(argv: readonly string[]): Promise<void> {
     const level = config.warnOnReap ? 'warn' : 'debug';
     if (!log.enabled(level)) return;
     const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
-    const lived = Reaper.lifetimeMs(s.startTicks);
-    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: lived === undefined ? undefined : `${lived}ms` });
+    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
   });
   router.on('childExited', () => reaper.reapNow());
 

@@ -1,7 +1,9 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import { isZombie, parseStat, readText } from '../proc/procfs';
+import { childrenOf } from '../proc/tree';
 import { signalName } from '../signals/names';
-import { childrenOf, decodeSignalMask, isZombie, parseStat, readArgv, readSignalSetsAt, readText } from './proc';
+import { decodeSignalMask, readArgv, readSignalSetsAt } from './process';
 
 /**
  * The early warnings of issue 8, read from the child's /proc entries a short time after it

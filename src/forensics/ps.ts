@@ -1,7 +1,9 @@
 import { PS_OPTIONS } from '../config/options';
 import { parseSubcommand } from '../config/parse';
 import { UsageError } from '../config/values';
-import { Clock, isZombie, listPids, ProcessInfo, readClock, readProcess, signalNames } from './proc';
+import { isZombie, listPids } from '../proc/procfs';
+import { formatBytes } from '../units';
+import { Clock, ProcessInfo, readClock, readProcess, signalNames } from './process';
 
 /**
  * `hainit ps [--json] [--proc DIR]`: the process tree read from /proc, for images that have no
@@ -98,19 +100,6 @@ export function formatAge(seconds: number): string {
   return hours ? `${two(hours)}:${mmss}` : mmss;
 }
 
-/** Binary units, spelled as hainit's size options are (`Ki`, `Mi`, `Gi`). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return String(bytes);
-  const units = ['Ki', 'Mi', 'Gi', 'Ti'];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
-}
-
 function shortNames(signals: Set<number>): string {
   const names = signalNames(signals).map((n) => n.replace(/^SIG/, ''));
   return names.length ? names.join(',') : '-';
@@ -128,7 +117,7 @@ export function renderText(procs: readonly ProcessInfo[]): string {
   const lines = flattenTree(buildTree(procs));
   const rows = lines.map((l) => {
     const p = l.node.proc;
-    return [String(p.pid), String(p.ppid), p.state, formatAge(p.ageSeconds), formatBytes(p.rssBytes)];
+    return [String(p.pid), String(p.ppid), p.state, formatAge(p.ageSeconds), formatBytes(p.rssBytes, 'short')];
   });
   const header = ['PID', 'PPID', 'S', 'AGE', 'RSS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -1,5 +1,6 @@
 import type { Phase } from '../supervisor/supervisor';
-import { MemoryStatus, describeLimit, formatBytes } from '../watch/memory';
+import { formatBytes } from '../units';
+import { MemoryStatus, describeLimit } from '../watch/memory';
 
 /** Which probe a check belongs to: /livez, /readyz, /startupz (/healthz shows them all). */
 export type CheckKind = 'live' | 'ready' | 'startup';
@@ -114,7 +115,7 @@ export function memoryCheck(memory: MemoryStatus, clock: Now): Check {
       const ok = !memory.tripped;
       const r = memory.last;
       const reason = ok || !r ? (ok ? undefined : 'over --max-memory')
-        : `${formatBytes(r.usedBytes)} over --max-memory ${describeLimit(memory.limit, r)} for ${memory.overFor} samples`;
+        : `${formatBytes(r.usedBytes, 'log')} over --max-memory ${describeLimit(memory.limit, r)} for ${memory.overFor} samples`;
       return { ok, reason, lastDurationMs: undefined, observedAt: clock.now() };
     },
   };

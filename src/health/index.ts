@@ -2,11 +2,13 @@ import type * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { CheckTarget, Config } from '../config/config';
 import { Logger } from '../log/logger';
+import { ProcFs, realProcFs } from '../proc/procfs';
+import { SystemConstants, systemConstants } from '../proc/system';
+import { TreeUsage, treeUsage } from '../proc/tree';
 import { Clock, realClock } from '../shutdown/clock';
 import { CommandDeps } from '../supervisor/command';
 import { LifecycleView } from './checks';
 import { renderMetrics } from './metrics';
-import { ProcFs, SystemConstants, TreeUsage, realProcFs, systemConstants, treeUsage } from './proc';
 import { ApplicationCheck, CheckRegistry, HealthEvents } from './registry';
 import { ProbeFn, execProbe, httpProbe, tcpProbe } from './runners';
 

@@ -2,7 +2,7 @@ import { logLinesDropped } from '../log/output';
 import { signalName } from '../signals/names';
 import type { Phase } from '../supervisor/supervisor';
 import { Check, LifecycleView } from './checks';
-import { TreeUsage } from './proc';
+import { TreeUsage } from '../proc/tree';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -1,18 +1,19 @@
 import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { Logger } from '../log/logger';
-import { EXIT_USAGE } from '../supervisor/exit-codes';
+import { EXIT_USAGE } from '../exit-codes';
 
+/** A reaped process, as the reaper hands it on (decoded from struct hainit_reaped: src/reaper/record.ts). */
 export interface ReapedStatus {
   readonly pid: number;
   /** exit code, or null when killed by a signal */
   readonly code: number | null;
   readonly signal: number | null;
   readonly core: boolean;
-  /** command name, when details were asked for */
+  /** command name, when details were asked for; '' otherwise */
   readonly comm: string;
-  /** start time in clock ticks since boot, -1 unknown */
-  readonly startTicks: number;
+  /** how long it lived, when details were asked for and its start time could be read */
+  readonly livedMs: number | undefined;
 }
 
 /** The system calls hainit needs that Node does not offer. Negative results are -errno. */
@@ -28,7 +29,8 @@ export interface NativeAddon {
     /** "KEY=value" for the child; hainit's own environment when left out */
     env?: readonly (string | Buffer)[],
   ): number;
-  reap(wantDetails: boolean): ReapedStatus[];
+  /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many */
+  reap(wantDetails: boolean, records: Buffer): number;
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
   /** the records still in the pipe, read now (before exit) */

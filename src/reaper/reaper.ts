@@ -1,23 +1,28 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { NativeAddon, ReapedStatus } from '../native';
-
-/** USER_HZ: 100 on every Linux architecture hainit runs on (the kernel's /proc ABI). */
-const CLOCK_TICKS = 100;
+import { REAPED_RECORD, decodeReaped } from './record';
 
 export interface ReaperEvents {
   orphan: [ReapedStatus];
 }
 
+/** Records per native call: a storm of zombies is reaped in passes of this many. */
+const BATCH = 256;
+
 /**
  * Collects every exit status in the process, driven by SIGCHLD. hainit starts all its processes
  * through the native spawn (never libuv's), so waitpid(-1) cannot steal a status libuv waits
  * for; statuses of processes hainit started go to their watchers, the rest are orphans.
+ *
+ * What forensics wants of an orphan (its name, for the summary at exit; how long it lived, for
+ * the line logged per orphan) is read in the native loop while it is still a zombie, one /proc
+ * file each.
  */
 export class Reaper extends EventEmitter<ReaperEvents> {
   private readonly watchers = new Map<number, (status: ReapedStatus) => void>();
   orphansReaped = 0;
   private readonly byCommand = new Map<string, number>();
+  private readonly records = Buffer.alloc(BATCH * REAPED_RECORD.size);
 
   constructor(private readonly addon: NativeAddon, private readonly wantDetails = true) {
     super();
@@ -29,27 +34,22 @@ export class Reaper extends EventEmitter<ReaperEvents> {
   }
 
   reapNow(): void {
-    for (const status of this.addon.reap(this.wantDetails)) {
-      const watcher = this.watchers.get(status.pid);
-      if (watcher) {
-        this.watchers.delete(status.pid);
-        watcher(status);
-      } else {
-        this.orphansReaped++;
-        if (status.comm) this.byCommand.set(status.comm, (this.byCommand.get(status.comm) ?? 0) + 1);
-        this.emit('orphan', status);
-      }
+    for (;;) {
+      const n = this.addon.reap(this.wantDetails, this.records);
+      for (let i = 0; i < n; i++) this.dispatch(decodeReaped(this.records, i));
+      if (n < BATCH) return;
     }
   }
 
-  /** How long a reaped process lived, from its start time (clock ticks since boot). */
-  static lifetimeMs(startTicks: number): number | undefined {
-    if (startTicks < 0) return undefined;
-    try {
-      const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-      return Math.max(0, Math.round((uptime - startTicks / CLOCK_TICKS) * 1000));
-    } catch {
-      return undefined;
+  private dispatch(status: ReapedStatus): void {
+    const watcher = this.watchers.get(status.pid);
+    if (watcher) {
+      this.watchers.delete(status.pid);
+      watcher(status);
+    } else {
+      this.orphansReaped++;
+      if (status.comm) this.byCommand.set(status.comm, (this.byCommand.get(status.comm) ?? 0) + 1);
+      this.emit('orphan', status);
     }
   }
 

@@ -1,5 +1,5 @@
-import { isZombie, parseStat, readText } from '../forensics/proc';
-import { descendantsOf, realProcFs } from '../health/proc';
+import { isZombie, readStat, realProcFs } from '../proc/procfs';
+import { descendantsOf } from '../proc/tree';
 
 /**
  * Every live descendant of `root` but the ones in `exclude` (hook commands running now; their
@@ -12,6 +12,6 @@ export function descendants(root: number, exclude: ReadonlySet<number> = new Set
 
 /** A process gone meanwhile is no leftover either. */
 function alive(pid: number): boolean {
-  const s = parseStat(readText(`/proc/${pid}/stat`) ?? '');
+  const s = readStat(pid);
   return s !== undefined && !isZombie(s);
 }

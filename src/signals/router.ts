@@ -1,25 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { NativeAddon, SignalMode } from '../native';
+import { SIGNAL_RECORD, SignalEvent, decodeSignalRecord, recordSignal } from './record';
 
-/** One signal as the native handler saw it (see native/hainit.h, struct hainit_sigrecord). */
-export interface SignalEvent {
-  readonly signal: number;
-  /** siginfo si_code: <= 0 sent by a process, > 0 by the kernel (e.g. 0x80 SI_KERNEL: the terminal) */
-  readonly code: number;
-  readonly senderPid: number;
-  readonly senderUid: number;
-  /** what the handler forwarded (after rewrite) and to whom; 0 when nothing */
-  readonly sent: number;
-  readonly target: number;
-  readonly errno: number;
-  readonly forwarded: boolean;
-  readonly fromSelf: boolean;
-  readonly fromOwnTty: boolean;
-  readonly monoNs: bigint;
-}
+export type { SignalEvent };
 
-const RECORD = 40;
 const SIGCHLD = 17;
 
 export interface SignalRouterEvents {
@@ -89,27 +74,10 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
     const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let off = 0;
     let sawChild = false;
-    for (; off + RECORD <= buf.length; off += RECORD) {
+    for (; off + SIGNAL_RECORD.size <= buf.length; off += SIGNAL_RECORD.size) {
       this.consumed++;
-      const signal = buf.readInt32LE(off);
-      if (signal === SIGCHLD) {
-        sawChild = true;
-        continue;
-      }
-      const flags = buf.readInt32LE(off + 28);
-      this.emit('signal', {
-        signal,
-        code: buf.readInt32LE(off + 4),
-        senderPid: buf.readInt32LE(off + 8),
-        senderUid: buf.readInt32LE(off + 12),
-        sent: buf.readInt32LE(off + 16),
-        target: buf.readInt32LE(off + 20),
-        errno: buf.readInt32LE(off + 24),
-        forwarded: (flags & 1) !== 0,
-        fromSelf: (flags & 2) !== 0,
-        fromOwnTty: (flags & 4) !== 0,
-        monoNs: buf.readBigInt64LE(off + 32),
-      });
+      if (recordSignal(buf, off) === SIGCHLD) sawChild = true;
+      else this.emit('signal', decodeSignalRecord(buf, off));
     }
     this.pending = Buffer.from(buf.subarray(off));
     // SIGCHLD coalesces anyway: one reap pass per batch of records is enough.

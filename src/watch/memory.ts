@@ -6,13 +6,16 @@
  * Memory is read from /proc and the cgroup files directly, not through pidusage: pidusage runs
  * `getconf` through /bin/sh on first use (no shell in distroless images, and a fork of a 50 MB
  * process when memory is already short) and, with `maxage: 0`, leaks a descriptor per sample.
- * The page size comes from the auxiliary vector (health/proc.ts), so nothing is ever spawned.
+ * The page size comes from the auxiliary vector (proc/system.ts), so nothing is ever spawned.
  */
 import { CancelController } from '../cancel';
 import type { SizeLimit } from '../config/values';
 import { Logger } from '../log/logger';
-import { ProcFs, SystemConstants, realProcFs, systemConstants, treeUsage } from '../health/proc';
+import { ProcFs, realProcFs } from '../proc/procfs';
+import { SystemConstants, systemConstants } from '../proc/system';
+import { treeUsage } from '../proc/tree';
 import { Clock } from '../shutdown/clock';
+import { formatBytes } from '../units';
 
 /** Samples in a row over the limit before hainit acts: one spike (a GC, a big request) is not a leak. */
 export const SAMPLES_TO_ACT = 3;
@@ -30,17 +33,11 @@ export interface MemoryReading {
 /** One measurement; undefined when it cannot be taken (files gone). */
 export type MemorySampler = () => MemoryReading | undefined;
 
-/** `512.3 MiB`: the unit people set Kubernetes limits in. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
 /** How the user wrote the limit, in the log's words: `450.0 MiB`, `90% (450.0 MiB of the 500.0 MiB limit)`. */
 export function describeLimit(limit: SizeLimit, r?: MemoryReading): string {
-  if (limit.kind === 'bytes') return formatBytes(limit.bytes);
+  if (limit.kind === 'bytes') return formatBytes(limit.bytes, 'log');
   if (r?.limitBytes === undefined || r.cgroupLimitBytes === undefined) return `${limit.percent}%`;
-  return `${limit.percent}% (${formatBytes(r.limitBytes)} of the ${formatBytes(r.cgroupLimitBytes)} cgroup limit)`;
+  return `${limit.percent}% (${formatBytes(r.limitBytes, 'log')} of the ${formatBytes(r.cgroupLimitBytes, 'log')} cgroup limit)`;
 }
 
 // ---- the process tree ---------------------------------------------------------------------
@@ -229,7 +226,7 @@ export class MemoryWatchdog implements MemoryStatus {
     const over = r.limitBytes !== undefined && r.usedBytes > r.limitBytes;
     this.overFor = over ? this.overFor + 1 : 0;
     if (over && this.overFor === 1) {
-      this.log.debug(`memory ${formatBytes(r.usedBytes)} over --max-memory ${describeLimit(this.limit, r)}: sample 1 of ${this.samplesNeeded}`);
+      this.log.debug(`memory ${formatBytes(r.usedBytes, 'log')} over --max-memory ${describeLimit(this.limit, r)}: sample 1 of ${this.samplesNeeded}`);
     }
     if (this.overFor < this.samplesNeeded) return false;
     this.tripped = true;
@@ -239,7 +236,7 @@ export class MemoryWatchdog implements MemoryStatus {
   /** The figure for the log line that explains an action. */
   describe(r: MemoryReading, samples: number): string {
     const what = r.source === 'cgroup' ? 'cgroup memory (working set)' : 'memory (process tree RSS)';
-    return `${what} ${formatBytes(r.usedBytes)} over --max-memory ${describeLimit(this.limit, r)} for ${samples} samples`;
+    return `${what} ${formatBytes(r.usedBytes, 'log')} over --max-memory ${describeLimit(this.limit, r)} for ${samples} samples`;
   }
 
   /** Watches a (new) child from now on. */

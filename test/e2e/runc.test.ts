@@ -12,6 +12,8 @@ import * as path from 'node:path';
 
 import { ADDON, BINARY, REPO, ensureBinary } from '../helpers/binary';
 import { BUSYBOX, NODE24, RUNC, copyWithLibs } from '../helpers/docker';
+import { isZombie, readStat } from '../../src/proc/procfs';
+import { childrenOf } from '../../src/proc/tree';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -111,13 +113,9 @@ describe('e2e: runc, hainit as PID 1 of an OCI bundle (no daemon)', function () 
       await sleep(1200);
       // a zombie has left the cgroup (runc ps does not list it) but is still its parent's child
       const init = JSON.parse(spawnSync(RUNC, ['--root', state, 'state', r.id], { encoding: 'utf8' }).stdout).pid as number;
-      const pids = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-      const z = pids.filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
-        } catch {
-          return false;
-        }
+      const z = childrenOf('/proc', init).filter((p) => {
+        const st = readStat(p);
+        return st !== undefined && isZombie(st);
       }).length;
       spawnSync(RUNC, ['--root', state, 'kill', r.id, 'KILL']);
       await r.exited;

@@ -8,8 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readSignalSets, shellWarning, startupWarnings, stopSignalWarnings } from '../../src/forensics/dispositions';
-import { childrenOf } from '../../src/forensics/proc';
-import { fakeProc, killStarted, maskOf, startFixture, startProcess, waitUntil } from './helpers';
+import { childrenOf } from '../../src/proc/tree';
+import { fakeProc, killStarted, maskOf, startFixture, startProcess, waitUntil } from '../helpers/forensics';
 
 const HUP = 1;
 const USR1 = 10;

@@ -3,9 +3,10 @@
  * and the argument handling of psMain (README "Command line": subcommands).
  */
 import { strict as assert } from 'node:assert';
-import { decodeSignalMask, parseAuxv, parseStat, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/proc';
-import { buildTree, flattenTree, formatAge, formatBytes, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
-import { fakeProc, FakeProcess, maskOf } from './helpers';
+import { decodeSignalMask, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/process';
+import { buildTree, flattenTree, formatAge, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
+import { formatBytes } from '../../src/units';
+import { fakeProc, FakeProcess, maskOf } from '../helpers/forensics';
 
 const CLOCK = { uptimeSeconds: 1000, clockTicks: 100, pageSize: 4096 };
 
@@ -51,28 +52,6 @@ describe('forensics: signal masks', () => {
 });
 
 describe('forensics: reading one process', () => {
-  it('parses stat fields after the last ")", whatever the command name holds', () => {
-    const s = parseStat('42 (a) b (c) S 7 42 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 99 0\n');
-    assert.ok(s);
-    assert.equal(s.comm, 'a) b (c');
-    assert.equal(s.state, 'S');
-    assert.equal(s.ppid, 7);
-    assert.equal(s.startTicks, 12345);
-    assert.equal(s.rssPages, 99);
-    assert.equal(s.kernelThread, false);
-    assert.equal(parseStat('garbage'), undefined);
-  });
-
-  it('takes AT_CLKTCK and AT_PAGESZ from an auxiliary vector, and keeps 100 Hz / 4 KiB without one', () => {
-    const buf = Buffer.alloc(16 * 4);
-    buf.writeBigUInt64LE(6n, 0);
-    buf.writeBigUInt64LE(65536n, 8);
-    buf.writeBigUInt64LE(17n, 16);
-    buf.writeBigUInt64LE(250n, 24);
-    assert.deepEqual(parseAuxv(buf, { wordBytes: 8, littleEndian: true }), { clockTicks: 250, pageSize: 65536 });
-    assert.deepEqual(parseAuxv(undefined), { clockTicks: 100, pageSize: 4096 });
-  });
-
   it('reads age, RSS, argv and signal sets; blocked is what every live thread blocks', () => {
     const fake = fakeProc([
       {
@@ -197,9 +176,12 @@ describe('forensics: the tree', () => {
     assert.equal(formatAge(3725), '01:02:05');
     assert.equal(formatAge(2 * 86400 + 3725), '2-01:02:05');
     assert.equal(formatAge(NaN), '?');
-    assert.equal(formatBytes(0), '0');
-    assert.equal(formatBytes(1536), '1.5Ki');
-    assert.equal(formatBytes(300 * 1024 * 1024), '300Mi');
+    assert.equal(formatBytes(0, 'short'), '0');
+    assert.equal(formatBytes(1536, 'short'), '1.5Ki');
+    assert.equal(formatBytes(300 * 1024 * 1024, 'short'), '300Mi');
+    // the same sizes as the memory watchdog's messages write them
+    assert.equal(formatBytes(300 * 1024 * 1024, 'log'), '300.0 MiB');
+    assert.equal(formatBytes(1.5 * 2 ** 30, 'log'), '1.50 GiB');
   });
 });
 

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 import { ADDON, BINARY, REPO, ensureBinary } from './binary';
+import { isZombie, readStat } from '../../src/proc/procfs';
 
 export const DOCKER = '/usr/bin/docker';
 export const DOCKERD = '/usr/sbin/dockerd';
@@ -140,11 +141,8 @@ export function engine(): Engine | string {
 
 /** PID is running (a zombie is not: the daemon is our child until we reap it). */
 function alive(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+  const st = readStat(pid);
+  return st !== undefined && !isZombie(st);
 }
 
 /** Removes every container, image and the build cache, stops the daemon by its pid and removes its directory. */

@@ -17,8 +17,10 @@
  * its handlers. Send signals only after the child said it is ready (`waitForOutput`).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parseStatus, realProcFs } from '../../src/proc/procfs';
+import { childrenOf as procChildrenOf, descendantsOf as procDescendantsOf } from '../../src/proc/tree';
 
 export const HAINIT = path.resolve(__dirname, '../../../bin/hainit');
 export const FIXTURES = path.resolve(__dirname, '../../../test/fixtures');
@@ -226,34 +228,12 @@ export function sleep(ms: number): Promise<void> {
 
 /** Direct children of a process, from /proc (every thread's list). */
 export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tasks) {
-    try {
-      for (const w of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/)) if (w) out.push(Number(w));
-    } catch {
-      // the thread is gone
-    }
-  }
-  return out;
+  return procChildrenOf('/proc', pid);
 }
 
 /** pid and all its descendants, parents first. */
 export function descendantsOf(pid: number): number[] {
-  const seen: number[] = [];
-  const queue = [pid];
-  while (queue.length) {
-    const p = queue.shift()!;
-    if (seen.includes(p)) continue;
-    seen.push(p);
-    queue.push(...childrenOf(p));
-  }
-  return seen;
+  return [pid, ...procDescendantsOf(realProcFs, pid)];
 }
 
 /** Stops the whole tree first (so nothing forks past us), then SIGKILLs it. */
@@ -278,12 +258,7 @@ export function killTree(pid: number): void {
 
 /** Fields of /proc/PID/status as a map ("SigIgn" -> "0000000000001000"). */
 export function procStatus(pid: number | 'self'): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return m;
+  return parseStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
 }
 
 // ---- terminals --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { readStat } from '../../src/proc/procfs';
 import { descendantsOf, startHainit } from '../helpers/pid1';
 
 export interface Answer {
@@ -69,12 +70,8 @@ export function fdCount(pid: number): number {
 
 /** State letter (R, S, Z ...) and command name of a process, undefined when it is gone. */
 export function procState(pid: number): { state: string; comm: string } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return { state: s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) };
-  } catch {
-    return undefined;
-  }
+  const s = readStat(pid);
+  return s && { state: s.state, comm: s.comm };
 }
 
 /**

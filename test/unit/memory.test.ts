@@ -6,7 +6,7 @@ import { parseInvocation } from '../../src/config/parse';
 import { UsageError, parseSize } from '../../src/config/values';
 import { memoryCheck } from '../../src/health/checks';
 import { renderMetrics } from '../../src/health/metrics';
-import { ProcFs, realProcFs } from '../../src/health/proc';
+import { ProcFs, realProcFs } from '../../src/proc/procfs';
 import { Logger } from '../../src/log/logger';
 import {
   MemoryReading, MemoryWatchdog, cgroupSampler, findCgroupMemory, readCgroupMemory, samplerFor, treeSampler,

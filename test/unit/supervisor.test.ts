@@ -3,6 +3,7 @@ import { parseInvocation } from '../../src/config/parse';
 import { Config } from '../../src/config/config';
 import { Logger } from '../../src/log/logger';
 import { NativeAddon, ReapedStatus } from '../../src/native';
+import { REAPED_RECORD, encodeReaped } from '../../src/reaper/record';
 import { Reaper } from '../../src/reaper/reaper';
 import { SignalEvent, SignalRouter } from '../../src/signals/router';
 import { Phase, Supervisor } from '../../src/supervisor/supervisor';
@@ -59,10 +60,13 @@ class World {
         }
         return 0;
       },
-      reap: () => {
-        const now = this.dead.splice(0);
-        for (const d of now) this.reaped.add(d.pid);
-        return now;
+      reap: (_details, records) => {
+        const now = this.dead.splice(0, records.length / REAPED_RECORD.size);
+        now.forEach((d, i) => {
+          this.reaped.add(d.pid);
+          encodeReaped(records, i, d);
+        });
+        return now.length;
       },
       inheritedFds: () => [],
       terminalForeground: () => -25,
@@ -90,7 +94,7 @@ class World {
 
   /** The child (or a hook) ends; hainit hears of it as it does from SIGCHLD. */
   die(pid: number, how: { code?: number; signal?: number }): void {
-    this.dead.push({ pid, code: how.code ?? null, signal: how.signal ?? null, core: false, comm: '', startTicks: -1 });
+    this.dead.push({ pid, code: how.code ?? null, signal: how.signal ?? null, core: false, comm: '', livedMs: undefined });
     setImmediate(() => this.reaper.reapNow());
   }
 

@@ -2,18 +2,11 @@
  * Real processes with known dispositions for the forensics tests, and a fake /proc for the unit
  * tests. Every process started here is SIGKILLed by `killStarted()` (call it in `after`).
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-
-export const FIXTURES = path.resolve(__dirname, '../../../test/fixtures');
-
-/** The real python3 executable, not a version-manager shim that would run as another process first. */
-export const PYTHON: string = (() => {
-  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : 'python3';
-})();
+import { FIXTURES, PYTHON } from './pid1';
 
 const started: ChildProcess[] = [];
 
