@@ -11,7 +11,7 @@ import { exitFlushTime, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
 import { Reaper } from './reaper/reaper';
-import { realClock } from './shutdown/clock';
+import { realClock } from './runtime/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
 import { EXIT_USAGE } from './exit-codes';

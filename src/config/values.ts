@@ -34,7 +34,7 @@ export function parseDuration(text: string, what: string): number {
   return withinTimerRange(Math.round(total), text, what);
 }
 
-/** hainit's timers honour any delay (chunked: shutdown/clock.ts) up to where milliseconds stop
+/** hainit's timers honour any delay (chunked: runtime/clock.ts) up to where milliseconds stop
  * being exact integers; past that, refuse rather than round. */
 function withinTimerRange(ms: number, text: string, what: string): number {
   if (!Number.isSafeInteger(ms)) {

@@ -5,7 +5,7 @@ import { Logger } from '../log/logger';
 import { ProcFs, realProcFs } from '../proc/procfs';
 import { SystemConstants, systemConstants } from '../proc/system';
 import { TreeUsage, treeUsage } from '../proc/tree';
-import { Clock, realClock } from '../shutdown/clock';
+import { Clock, realClock } from '../runtime/clock';
 import { CommandDeps } from '../supervisor/command';
 import { LifecycleView } from './checks';
 import { renderMetrics } from './metrics';

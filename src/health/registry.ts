@@ -1,7 +1,7 @@
-import { CancelController } from '../cancel';
+import { CancelController } from '../runtime/cancel';
 import { EventEmitter } from 'node:events';
 import { Logger } from '../log/logger';
-import { Clock } from '../shutdown/clock';
+import { Clock } from '../runtime/clock';
 import type { Phase } from '../supervisor/supervisor';
 import { Check, CheckKind, LifecycleView, childCheck, memoryCheck, restartCheck, shutdownCheck, startupCheck } from './checks';
 import { CheckTiming, PeriodicCheck, PeriodicCheckHooks, ProbeFn } from './runners';

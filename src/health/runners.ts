@@ -1,6 +1,6 @@
-import { CancelController, CancelSignal } from '../cancel';
+import { CancelController, CancelSignal } from '../runtime/cancel';
 import { checkOnce } from '../net/check';
-import { Clock } from '../shutdown/clock';
+import { Clock } from '../runtime/clock';
 import { CommandDeps, describeResult, runCommand } from '../supervisor/command';
 import { Check, CheckKind, CheckState, Thresholds } from './checks';
 

@@ -1,6 +1,6 @@
-import { CancelController, CancelSignal } from '../cancel';
-import { httpModule, httpsModule, netModule } from '../lazy';
-import { longTimeout } from '../shutdown/clock';
+import { CancelController, CancelSignal } from '../runtime/cancel';
+import { httpModule, httpsModule, netModule } from '../runtime/lazy';
+import { longTimeout } from '../runtime/clock';
 
 /**
  * The one HTTP/TCP check of hainit: the application's readiness and liveness checks

@@ -1,7 +1,7 @@
-import { CancelController, CancelSignal } from '../cancel';
+import { CancelController, CancelSignal } from '../runtime/cancel';
 import { Logger } from '../log/logger';
 import { signalName } from '../signals/names';
-import { Clock } from './clock';
+import { Clock } from '../runtime/clock';
 
 export const SIGTERM = 15;
 export const SIGKILL = 9;

@@ -1,8 +1,8 @@
-import { CancelSignal } from '../cancel';
+import { CancelSignal } from '../runtime/cancel';
 import { checkWithin } from '../net/check';
 import type { WaitTarget } from '../config/config';
 import { Logger } from '../log/logger';
-import { Clock } from '../shutdown/clock';
+import { Clock } from '../runtime/clock';
 
 /**
  * One attempt: true when the target accepts (tcp) or answers 2xx/3xx (http). `timeoutMs` is an

@@ -1,10 +1,10 @@
-import { CancelSignal } from '../cancel';
+import { CancelSignal } from '../runtime/cancel';
 import { closeSync, openSync } from 'node:fs';
-import { netModule } from '../lazy';
+import { netModule } from '../runtime/lazy';
 import { Logger } from '../log/logger';
 import { NativeAddon } from '../native';
 import { Reaper } from '../reaper/reaper';
-import { longTimeout } from '../shutdown/clock';
+import { longTimeout } from '../runtime/clock';
 import { signalName } from '../signals/names';
 import { spawnProcess } from './spawn';
 

@@ -1,4 +1,4 @@
-import { CancelSignal } from '../cancel';
+import { CancelSignal } from '../runtime/cancel';
 import { Logger } from '../log/logger';
 import { NativeAddon } from '../native';
 import { Reaper } from '../reaper/reaper';

@@ -1,10 +1,10 @@
-import { CancelController } from '../cancel';
+import { CancelController } from '../runtime/cancel';
 import { Config } from '../config/config';
 import { Logger } from '../log/logger';
 import { setExitFlushMs } from '../log/output';
 import { NativeAddon, ReapedStatus } from '../native';
 import { Reaper } from '../reaper/reaper';
-import { Clock } from '../shutdown/clock';
+import { Clock } from '../runtime/clock';
 import { descendants } from '../shutdown/leftovers';
 import { ShutdownActions, ShutdownSequence, cleanupLeftovers, timingWarnings } from '../shutdown/sequence';
 import { signalName } from '../signals/names';

@@ -8,13 +8,13 @@
  * process when memory is already short) and, with `maxage: 0`, leaks a descriptor per sample.
  * The page size comes from the auxiliary vector (proc/system.ts), so nothing is ever spawned.
  */
-import { CancelController } from '../cancel';
+import { CancelController } from '../runtime/cancel';
 import type { SizeLimit } from '../config/values';
 import { Logger } from '../log/logger';
 import { ProcFs, realProcFs } from '../proc/procfs';
 import { SystemConstants, systemConstants } from '../proc/system';
 import { treeUsage } from '../proc/tree';
-import { Clock } from '../shutdown/clock';
+import { Clock } from '../runtime/clock';
 import { formatBytes } from '../units';
 
 /** Samples in a row over the limit before hainit acts: one spike (a GC, a big request) is not a leak. */

@@ -1,4 +1,4 @@
-import { CancelController } from '../../src/cancel';
+import { CancelController } from '../../src/runtime/cancel';
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';

@@ -1,5 +1,5 @@
-import { CancelSignal } from '../../src/cancel';
-import { Clock } from '../../src/shutdown/clock';
+import { CancelSignal } from '../../src/runtime/cancel';
+import { Clock } from '../../src/runtime/clock';
 
 /** Virtual time: sleeps resolve only when the test advances the clock. */
 export class FakeClock implements Clock {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { MAX_TIMER_MS, TimerPrimitives, clockOn, longTimeout } from '../../src/shutdown/clock';
+import { MAX_TIMER_MS, TimerPrimitives, clockOn, longTimeout } from '../../src/runtime/clock';
 import { unclosed } from '../../src/config/command-line';
 
 /** Virtual timer primitives that, like Node, turn a delay past 2^31-1 ms into 1 ms. */

@@ -1,4 +1,4 @@
-import { CancelSignal } from '../cancel';
+import { CancelSignal } from './cancel';
 
 /** Time, injected so the shutdown planner is tested without sleeping. */
 export interface Clock {
