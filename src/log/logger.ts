@@ -1,4 +1,3 @@
-import { writeSync } from 'node:fs';
 import { LogFormat, LogLevel } from '../config/config';
 import { outputFor } from './output';
 
@@ -40,17 +39,4 @@ export class Logger {
   }
 }
 
-/** All of text on fd, synchronously (--help and --version on stdout); gives up quietly when
- * nobody reads (EPIPE, EBADF). */
-export function writeAll(fd: number, text: string): void {
-  const buf = Buffer.from(text);
-  let off = 0;
-  for (let tries = 0; off < buf.length && tries < 1000; tries++) {
-    try {
-      off += writeSync(fd, buf, off);
-    } catch (e) {
-      // EAGAIN: someone made our stdout non-blocking; retry. EPIPE/EBADF: nobody is reading.
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
-    }
-  }
-}
+export { writeAll } from './output';

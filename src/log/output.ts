@@ -67,7 +67,7 @@ export class LogOutput {
   write(text: string): void {
     const buf = Buffer.from(text);
     const mode = (this.mode ??= this.chooseMode());
-    if (mode === 'direct') return writeDirect(this.fd, buf);
+    if (mode === 'direct') return writeAll(this.fd, buf);
     if (mode === 'pool') {
       this.enqueue(buf);
       return this.pump();
@@ -229,13 +229,16 @@ export class LogOutput {
   }
 }
 
-function writeDirect(fd: number, buf: Buffer): void {
+/** All of `data` on fd, synchronously; gives up quietly when nobody reads (EPIPE, EBADF). Also for
+ * --help and --version on stdout. */
+export function writeAll(fd: number, data: string | Buffer): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let off = 0;
   for (let tries = 0; off < buf.length && tries < 1000; tries++) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
-      // EAGAIN: someone made our stderr non-blocking; retry. EPIPE/EBADF: nobody is reading.
+      // EAGAIN: someone made the descriptor non-blocking; retry. EPIPE/EBADF: nobody is reading.
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     }
   }
