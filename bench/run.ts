@@ -1,7 +1,7 @@
 /**
  * hainit benchmark: hainit side by side with tini, tini-static, dumb-init, catatonit and bare
  * Node, in one run. `npm run bench` (full, ~6 min) or `npm run bench -- --quick`
- * (HAINIT_BENCH_QUICK=1 works too, ~1 min). `--only startup,rss,reap,signals,probe,signals-load`
+ * (HAINIT_BENCH_QUICK=1 works too, ~1 min). `--only startup,rss,reap,signals,probe,signals-load,hostile`
  * picks sections; `--only probe-cost` (instructions and system calls per probe request, under
  * valgrind and strace, ~15 min) runs only when named. `--out FILE` also writes the report
  * (markdown) to FILE.
@@ -20,6 +20,8 @@ import * as path from 'node:path';
 import { measureSignals, measureSteadyRss, reapRound, reapSubjects, steadySubjects, SignalResult } from './pid1';
 import { LoadedSignalResult, ProbeSubject, bareServer, bareServerName, hainitOn, hardenedServer, hainitServer, measureProbe, measureSignalsUnderLoad, probeRatio, startBare } from './probe';
 import { CostResult, costToolsMissing, measureCost } from './cost';
+import { HOSTILE_CLASSES, hostileTable, measureHostile } from './hostile';
+import { percentile } from '../test/reliability/lib';
 import { distRef, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
 import { DIST_HAINIT, Init, NODE, NodeFlavour, ROOT, ensureNode22, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
 
@@ -39,7 +41,7 @@ function options(): Options {
     else if (a === '--only') for (const s of (argv[++i] ?? '').split(',')) o.only.add(s.trim());
     else if (a === '--out') o.out = argv[++i];
     else {
-      process.stderr.write(`usage: node lib/bench/run.js [--quick|--full] [--only startup,rss,reap,signals,probe,probe-cost,signals-load] [--out FILE]\n`);
+      process.stderr.write(`usage: node lib/bench/run.js [--quick|--full] [--only startup,rss,reap,signals,probe,probe-cost,signals-load,hostile] [--out FILE]\n`);
       process.exit(2);
     }
   }
@@ -51,7 +53,7 @@ const SETTINGS = {
   quick: { startupRuns: 30, startupPasses: 3, peakRuns: 5, steadyRounds: 1, settleMs: 500, orphans: 2000, e2eRounds: 3, zombieRounds: 2, signals: 300, gapUs: 1000, probePasses: 2, probeSeconds: 1, costWarm: { 'keep-alive': 20000, close: 3000 }, costCount: { 'keep-alive': 2000, close: 1000 } },
 };
 
-const TARGET = { startup: 1.10, rss: 1.15, reap: 1.5, forwardP99Us: 1000, probeRps: 0.9 };
+const TARGET = { startup: 1.10, rss: 1.15, reap: 1.5, forwardP99Us: 1000, probeRps: 0.9, hostileP99Ms: 500, hostileRssMb: 150 };
 
 const out: string[] = [];
 function say(s = ''): void {
@@ -347,6 +349,29 @@ async function signalsLoadSection(c: Context): Promise<void> {
   for (const h of res.filter((r) => r.name.includes('hainit') && !r.name.startsWith('(diag)'))) c.summary.push([`signal forwarding p99 under probe load, ${h.name}`, `${fmt(h.p99Us)} us (p50 ${fmt(h.p50Us)})`, `< ${TARGET.forwardP99Us} us`, verdict(h.p99Us < TARGET.forwardP99Us)]);
 }
 
+/** 7: what the kubelet sees while hostile clients use the probe port. */
+async function hostileSection(c: Context): Promise<void> {
+  const seconds = c.S === SETTINGS.quick ? 4 : 10;
+  note(`hostile clients: ${HOSTILE_CLASSES.length} classes, fresh probes every 50 ms for ${seconds} s each`);
+  const load0 = loadavg();
+  const name = `hainit (${c.mainFlavour.label} bin/hainit)`;
+  const res = await measureHostile((args) => hainitServer(name, [...hainitOn(c.mainFlavour), ...args], ''), HOSTILE_CLASSES, seconds);
+  say(`## 7. Hostile clients: what the kubelet sees (${name} as PID 1; a fresh GET /livez every 50 ms for ${seconds} s, 1 s timeout; load ${load0} -> ${loadavg()})`);
+  say();
+  say(hostileTable(res));
+  say();
+  say('Each class runs against a fresh hainit (`--health-listen 127.0.0.1:PORT -- sleep 1000`), from processes of its own');
+  say('(test/fixtures/hostile.js) connecting from 127.0.0.2 and up; every client reconnects at once when cut. Probing starts once');
+  say('hainit\'s descriptor count has settled. A failed probe counts as 1000 ms. `p99 / calm`: against the first row, the same');
+  say('probes with nobody else on the port. `RSS`: hainit\'s VmRSS before the clients came, and the largest sampled (every 100 ms) while probing.');
+  say();
+  for (const r of res) {
+    if (r.name.startsWith('calm')) continue;
+    const p99 = percentile(r.w.latencies, 99);
+    c.summary.push([`probe p99 under hostile clients: ${r.name}`, `${fmt(p99)} ms (${r.w.failed} failed), RSS ${fmt(r.w.rssMaxKb / 1024)} MB`, `< ${TARGET.hostileP99Ms} ms, < ${TARGET.hostileRssMb} MB`, verdict(p99 < TARGET.hostileP99Ms && r.w.rssMaxKb / 1024 < TARGET.hostileRssMb)]);
+  }
+}
+
 /** The sections in report order; `--only` picks some (probe-cost runs only when named). */
 const SECTIONS: readonly { readonly name: string; readonly run: (c: Context) => void | Promise<void>; readonly onlyWhenNamed?: boolean }[] = [
   { name: 'startup', run: startupSection },
@@ -356,6 +381,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: (c: Context) => 
   { name: 'probe', run: probeSection },
   { name: 'probe-cost', run: costSection, onlyWhenNamed: true },
   { name: 'signals-load', run: signalsLoadSection },
+  { name: 'hostile', run: hostileSection },
 ];
 
 async function main(): Promise<void> {

@@ -13,6 +13,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include "hainit.h"
 
@@ -337,6 +342,169 @@ static napi_value js_pdeathsig(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &sig, &unused)) return NULL;
   return mk_i32(env, prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0 ? 0 : -errno);
 }
+/* receiveBuffer(fd, bytes) -> 0 | -errno: SO_RCVBUF (sockets accepted on a listening socket inherit it). */
+static napi_value js_rcvbuf(napi_env env, napi_callback_info info) {
+  int32_t fd, bytes;
+  if (!js_two_ints(env, info, &fd, &bytes)) return NULL;
+  return mk_i32(env, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno);
+}
+/* The waiting room of the probe endpoint (issue 14). Past its connection cap, connections that
+ * have not sent a complete request head are held here instead of in node:http: a descriptor
+ * each and no JavaScript, watched by an epoll of their own (edge-triggered: a slow sender is
+ * looked at when it sends, not on every check). Those whose head arrives go back to node:http;
+ * those still quiet at their deadline, or for which there is no room, are reset. A client held
+ * here does not reconnect: nothing churns, whatever their number (up to the room's size). */
+static int room_ep = -1;
+static int *room_fd, *room_pos; /* room_pos[fd] = index + 1 */
+static double *room_deadline;
+static int room_len, room_max, room_pos_max;
+static double room_idle_ms, room_jitter_ms;
+static char peek_buf[8192];
+
+static double mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+/* 1: a complete request head is buffered (or 8 KiB without one: node:http answers 431);
+ * 0: not yet; -1: the peer closed or the socket failed */
+static int head_state(int fd) {
+  ssize_t got = recv(fd, peek_buf, sizeof peek_buf, MSG_PEEK | MSG_DONTWAIT);
+  if (got < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  if (got == 0) return -1;
+  if (memmem(peek_buf, (size_t)got, "\r\n\r\n", 4) || memmem(peek_buf, (size_t)got, "\n\n", 2)) return 1;
+  return got == (ssize_t)sizeof peek_buf ? 1 : 0;
+}
+/* connected (or last sent) less than 200 ms ago: a client that has not had the time to send */
+static int young(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_last_data_recv < 200;
+}
+static void reset_close(int fd) {
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+static int room_add(int fd) {
+  if (room_ep < 0 || room_len >= room_max || fd >= room_pos_max) return -1;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u32 = (uint32_t)fd};
+  if (epoll_ctl(room_ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
+  room_fd[room_len] = fd;
+  room_deadline[room_len] = mono_ms() + room_idle_ms + (room_jitter_ms > 0 ? (double)(rand() % (int)room_jitter_ms) : 0);
+  room_pos[fd] = ++room_len;
+  return 0;
+}
+/* takes entry i out of the room (swapping the last one in); the descriptor stays open */
+static int room_take(int i) {
+  int fd = room_fd[i];
+  epoll_ctl(room_ep, EPOLL_CTL_DEL, fd, NULL);
+  room_pos[fd] = 0;
+  room_len--;
+  if (i != room_len) {
+    room_fd[i] = room_fd[room_len];
+    room_deadline[i] = room_deadline[room_len];
+    room_pos[room_fd[i]] = i + 1;
+  }
+  return fd;
+}
+/* roomInit(max, idleMs, jitterMs) -> 0 | -errno */
+static napi_value js_room_init(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (room_ep >= 0) return mk_i32(env, 0);
+  int max = get_i32(env, a[0]);
+  room_idle_ms = get_i32(env, a[1]);
+  room_jitter_ms = get_i32(env, a[2]);
+  struct rlimit rl;
+  room_pos_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 21) ? (int)rl.rlim_cur : (1 << 21);
+  room_fd = calloc((size_t)(max > 0 ? max : 1), sizeof *room_fd);
+  room_deadline = calloc((size_t)(max > 0 ? max : 1), sizeof *room_deadline);
+  room_pos = calloc((size_t)room_pos_max, sizeof *room_pos);
+  if (!room_fd || !room_deadline || !room_pos) return mk_i32(env, -ENOMEM);
+  room_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (room_ep < 0) return mk_i32(env, -errno);
+  room_max = max;
+  srand((unsigned)getpid() ^ (unsigned)mono_ms());
+  return mk_i32(env, 0);
+}
+/* triage(listenFd, max) -> [reset, parked, fd...]: accepts up to `max` waiting connections; those
+ * with a complete request head are returned for node:http, the others go to the waiting room;
+ * when it is full, those connected 200 ms ago or more are reset, the younger ones returned too */
+static napi_value js_triage(napi_env env, napi_callback_info info) {
+  int32_t lfd, max;
+  if (!js_two_ints(env, info, &lfd, &max)) return NULL;
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  uint32_t n = 2;
+  int reset = 0, parked = 0;
+  for (int i = 0; i < max; i++) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;
+    }
+    int st = head_state(fd);
+    if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
+    else if (st < 0) close(fd);
+    else if (room_add(fd) == 0) parked++;
+    else if (young(fd)) napi_set_element(env, arr, n++, mk_i32(env, fd)); /* may be a probe about to send */
+    else {
+      reset_close(fd);
+      reset++;
+    }
+  }
+  napi_set_element(env, arr, 0, mk_i32(env, reset));
+  napi_set_element(env, arr, 1, mk_i32(env, parked));
+  return arr;
+}
+/* roomAdopt(fd) -> 1 (a complete head is there: keep it), 0 (a duplicate of it is in the room:
+ * close the original), -1 (no room, or it failed) */
+static napi_value js_room_adopt(napi_env env, napi_callback_info info) {
+  int32_t fd, unused;
+  if (!js_two_ints(env, info, &fd, &unused)) return NULL;
+  int st = head_state(fd);
+  if (st != 0) return mk_i32(env, st == 1 ? 1 : -1);
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return mk_i32(env, -1);
+  if (room_add(dup) < 0) {
+    close(dup);
+    return mk_i32(env, -1);
+  }
+  return mk_i32(env, 0);
+}
+/* roomCheck() -> [reset, remaining, fd...]: connections whose request head has arrived (out of
+ * the room, for node:http); the closed ones and those past their deadline are dropped */
+static napi_value js_room_check(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  uint32_t n = 2;
+  int reset = 0;
+  if (room_ep >= 0 && room_len > 0) {
+    struct epoll_event ev[256];
+    int k = epoll_wait(room_ep, ev, 256, 0);
+    for (int j = 0; j < k; j++) {
+      int fd = (int)ev[j].data.u32;
+      if (fd >= room_pos_max || room_pos[fd] == 0) continue;
+      int st = head_state(fd);
+      if (st == 0) continue;
+      room_take(room_pos[fd] - 1);
+      if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
+      else close(fd);
+    }
+    double now = mono_ms();
+    for (int i = room_len - 1; i >= 0; i--) {
+      if (room_deadline[i] > now) continue;
+      reset_close(room_take(i));
+      reset++;
+    }
+  }
+  napi_set_element(env, arr, 0, mk_i32(env, reset));
+  napi_set_element(env, arr, 1, mk_i32(env, room_len));
+  return arr;
+}
 /* The inherited descriptors still open as the same file: a number Node's start-up used and
  * closed may since have been reused by hainit (a listening socket), and must not leak. */
 static napi_value js_inherited(napi_env env, napi_callback_info info) {
@@ -520,6 +688,11 @@ static napi_value init(napi_env env, napi_value exports) {
     {"startSignalState", NULL, js_start_state, NULL, NULL, NULL, napi_default, NULL},
     {"rawArgv", NULL, js_raw_argv, NULL, NULL, NULL, napi_default, NULL},
     {"rawEnviron", NULL, js_raw_environ, NULL, NULL, NULL, napi_default, NULL},
+    {"receiveBuffer", NULL, js_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
+    {"triage", NULL, js_triage, NULL, NULL, NULL, napi_default, NULL},
+    {"roomInit", NULL, js_room_init, NULL, NULL, NULL, napi_default, NULL},
+    {"roomAdopt", NULL, js_room_adopt, NULL, NULL, NULL, napi_default, NULL},
+    {"roomCheck", NULL, js_room_check, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

@@ -170,8 +170,11 @@ describe('restart policy, hainit as PID 1', function () {
     const t = starts(r.stdout);
     assert.equal(t.length, 4, r.stdout + r.stderr);
     const gaps = t.slice(1).map((x, i) => x - t[i]);
-    [200, 400, 800].forEach((delay, i) => assert.ok(gaps[i] >= delay && gaps[i] < delay + 400, `gap ${i + 1}: ${gaps[i]} ms for a delay of ${delay} ms`));
+    // The delays double (hainit says which it chose) and each is waited out; how much longer a gap
+    // is depends on how fast python3 starts on a loaded machine, so it is not bounded above.
+    [200, 400, 800].forEach((delay, i) => assert.ok(gaps[i] >= delay, `gap ${i + 1}: ${gaps[i]} ms for a delay of ${delay} ms`));
     assert.match(r.stderr, /exited with code 3 after \d+ ms: restart 1 of 3 in 200 ms/);
+    assert.match(r.stderr, /restart 2 of 3 in 400 ms/);
     assert.match(r.stderr, /restart 3 of 3 in 800 ms/);
     assert.match(r.stderr, /not restarted \(restart budget spent: 3 restart\(s\)/);
     assert.equal(r.code, 3);

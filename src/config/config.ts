@@ -55,6 +55,8 @@ export interface Config {
   readonly postStartTimeoutMs: number;
   /** undefined: no probe endpoint */
   readonly healthListen: ListenAddress | undefined;
+  /** --health-max-connections; undefined: SERVER_LIMITS.maxConnections */
+  readonly healthMaxConnections?: number;
   readonly readinessChecks: readonly CheckTarget[];
   readonly livenessChecks: readonly CheckTarget[];
   /** undefined: wait for readiness forever */

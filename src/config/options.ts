@@ -32,6 +32,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { section: 'Startup', name: 'post-start', kind: 'value', arg: 'CMD', help: 'run after the child starts; failure stops the child and exits non-zero' },
   { section: 'Startup', name: 'post-start-timeout', kind: 'value', arg: 'DUR', help: 'bound on --post-start (default 30s)' },
   { section: 'Health endpoint', name: 'health-listen', kind: 'value', arg: '[HOST:]PORT', help: 'serve /livez, /readyz, /startupz, /healthz and /metrics here (host default 0.0.0.0; default off)' },
+  { section: 'Health endpoint', name: 'health-max-connections', kind: 'value', arg: 'N', help: 'connections node:http holds for the endpoint; past it, those without a request wait aside (default 2048, less with a low descriptor limit)' },
   { section: 'Health endpoint', name: 'ready-http', kind: 'list', arg: 'URL', help: "the application's readiness: an HTTP GET answering 200-399; repeatable" },
   { section: 'Health endpoint', name: 'ready-tcp', kind: 'list', arg: '[HOST:]PORT', help: 'readiness: a TCP port accepting connections (host default 127.0.0.1); repeatable' },
   { section: 'Health endpoint', name: 'ready-exec', kind: 'list', arg: 'CMD', help: 'readiness: a command exiting 0; repeatable' },

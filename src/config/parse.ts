@@ -289,6 +289,7 @@ export function parseInvocation(
     postStart,
     postStartTimeoutMs: duration(src, 'post-start-timeout', 30_000),
     healthListen: healthListen(src),
+    healthMaxConnections: src.value('health-max-connections') ? integer(src, 'health-max-connections', 0, 16, 1_000_000) : undefined,
     readinessChecks: checkTargets(src, 'ready', shell),
     livenessChecks: checkTargets(src, 'live', shell),
     startupTimeoutMs: src.value('startup-timeout') ? positiveDuration(src, 'startup-timeout', 0) : undefined,

@@ -144,6 +144,7 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
       log,
       clock,
       catchUp: d.catchUp,
+      maxConnections: config.healthMaxConnections,
     });
     address = await listen(server, config.healthListen, log);
     log.debug('health endpoint listening', { address: address.address, port: address.port });

@@ -1,5 +1,5 @@
 import { CancelController, CancelSignal } from '../cancel';
-import { httpModule, httpsModule, netModule } from '../lazy';
+import { checkOnce } from '../net/check';
 import { Clock } from '../shutdown/clock';
 import { CommandDeps, describeResult, runCommand } from '../supervisor/command';
 import { Check, CheckKind, CheckState, Thresholds } from './checks';
@@ -156,71 +156,16 @@ export class PeriodicCheck implements Check {
   }
 }
 
-const USER_AGENT = 'hainit-probe';
-
-function errorText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err?.code ? `${err.code}${err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}` : String(err?.message ?? e);
-}
-
-/** HTTP GET as the kubelet does it: 200-399 is success, TLS is not verified, redirects are not
- * followed (a 3xx already counts as success), the body is not read. */
+/** HTTP GET as the kubelet does it (net/check.ts). */
 export function httpProbe(url: string): ProbeFn {
   const u = new URL(url);
-  const lib = u.protocol === 'https:' ? httpsModule() : httpModule();
-  return (abort) =>
-    new Promise((resolve) => {
-      let settled = false;
-      const finish = (o: ProbeOutcome) => {
-        if (settled) return;
-        settled = true;
-        abort.removeEventListener('abort', onAbort);
-        resolve(o);
-      };
-      const onAbort = () => {
-        req.destroy();
-        finish({ ok: false, reason: 'aborted' });
-      };
-      const req = lib.request(
-        u,
-        {
-          method: 'GET',
-          // A fresh connection per run, like the kubelet: a stuck keep-alive socket cannot hide a dead listener.
-          agent: false,
-          rejectUnauthorized: false,
-          headers: { 'user-agent': USER_AGENT, accept: '*/*', connection: 'close' },
-        },
-        (res) => {
-          const code = res.statusCode ?? 0;
-          res.destroy();
-          finish(code >= 200 && code < 400 ? { ok: true } : { ok: false, reason: `HTTP status ${code}` });
-        },
-      );
-      req.on('error', (e) => finish({ ok: false, reason: errorText(e) }));
-      abort.addEventListener('abort', onAbort, { once: true });
-      if (abort.aborted) onAbort();
-      req.end();
-    });
+  return (abort) => checkOnce(u, abort);
 }
 
 /** The port accepts a connection (kubelet tcpSocket). */
 export function tcpProbe(host: string, port: number): ProbeFn {
-  return (abort) =>
-    new Promise((resolve) => {
-      const socket = netModule().connect({ host, port });
-      let settled = false;
-      const finish = (o: ProbeOutcome) => {
-        if (settled) return;
-        settled = true;
-        abort.removeEventListener('abort', onAbort);
-        socket.destroy();
-        resolve(o);
-      };
-      const onAbort = () => finish({ ok: false, reason: 'aborted' });
-      abort.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => finish({ ok: true }));
-      socket.once('error', (e) => finish({ ok: false, reason: errorText(e) }));
-    });
+  const u = new URL(`tcp://${host.includes(':') ? `[${host}]` : host}:${port}`);
+  return (abort) => checkOnce(u, abort);
 }
 
 /**

@@ -1,33 +1,71 @@
 import * as http from 'node:http';
+import { closeSync } from 'node:fs';
 import { AddressInfo, Socket } from 'node:net';
 import { ListenAddress } from '../config/config';
 import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
+import { native } from '../native';
 import { Check, Now } from './checks';
+import { Connections, DefenceLog, connectionCap, fdLimit } from './guard';
 import { METRICS_CONTENT_TYPE } from './metrics';
 import { ENDPOINTS, Endpoint } from './registry';
 import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
 
 /**
  * Limits of the probe server. Probes are tiny GETs answered from memory, so anything slow or big
- * is an attack or a bug: it gets a short deadline instead of a share of PID 1's event loop.
+ * is an attack or a bug: it gets a bounded share of PID 1's event loop and memory, and never the
+ * power to keep a fresh probe out (src/health/guard.ts).
+ *
+ * There is no short header or request timeout: a slot held by a slow client is taken back when a
+ * new connection needs it (maxConnections), and a client cut off reconnects at once. Node checks
+ * those timeouts for all connections together, so the clients that came together are cut together
+ * and come back together: libuv accepts one connection per event-loop turn, and a probe waited
+ * behind thousands of them (p99 340-460 ms with 6,000 idle or slow clients, 2 s timeouts).
  */
 export const SERVER_LIMITS = {
-  /** a client must finish its request headers within this (slowloris) */
-  headersTimeoutMs: 2_000,
-  requestTimeoutMs: 5_000,
-  /** Node checks the two timeouts above on this period (default 30 s, far too coarse here) */
-  checkingIntervalMs: 500,
+  /** a connection that has not completed a request is closed this long after it came, plus a
+   * random part of idleJitterMs (so that clients that came together do not return together);
+   * once answered, keepAliveTimeoutMs bounds its idle time */
+  idleTimeoutMs: 10_000,
+  idleJitterMs: 5_000,
   /** keep-alive is bounded in time, not in requests: Node's maxRequestsPerSocket cost 15% of the
    * throughput at 1,000 and 9% even at 100,000 (a Keep-Alive header and bookkeeping on every
    * answer, plus reconnects), and one busy connection is already held in check by maxPipelined */
   keepAliveTimeoutMs: 5_000,
   maxHeaderBytes: 8_192,
   maxHeadersCount: 50,
-  maxConnections: 256,
+  /** connections are tracked (least recently active, idle deadlines, the cap) once more than this
+   * are open: below it a connection costs nothing more than in plain node:http (the kubelet's
+   * connection per probe: bookkeeping on each cost 4% more instructions per request) */
+  trackFrom: 128,
+  /** connections held at most (--health-max-connections; the descriptor limit may lower it, see
+   * connectionCap). At the cap a new connection is taken and the least recently active one is
+   * closed: a fresh probe is never refused, whoever holds the others. */
+  maxConnections: 2_048,
+  /** connections held aside past maxConnections, outside node:http (atCap), at most: the descriptors
+   * left under the limit, up to this (each still costs the kernel a socket, a few KB, in the
+   * container's memory) */
+  waitingRoomMax: 16_384,
+  /** the kernel's accept queue (listen backlog; the kernel caps it at net.core.somaxconn): room
+   * for the connections that arrive while hainit is busy, so that a probe's SYN is not dropped */
+  backlog: 4_096,
+  /** descriptors kept out of the connection cap: hainit's own, its checks' and commands' */
+  reservedFds: 256,
+  /** SO_RCVBUF of every connection (set on the listening socket, the kernel doubles it): what one
+   * read can bring, hence how many pipelined requests node:http parses at once (~100 instead of
+   * ~1,800 with the default 64 KiB reads). A probe is 100-300 bytes; 8 KiB headers still arrive. */
+  receiveBufferBytes: 1_024,
   /** requests one connection may have parsed in a single event-loop turn: a probe never
    * pipelines, and a pipelined flood would hold PID 1's event loop while node:http answers it */
   maxPipelined: 32,
+  /** a connection cut off for pipelining is held this long, unread, before it is closed */
+  pipelineHoldMs: 5_000,
+  /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
+  pipelineHeldMax: 256,
+  /** at the cap, connections waiting in the accept queue looked at per accepted one (atCap) */
+  triageBatch: 512,
+  /** what the endpoint did against hostile clients is logged at most once per this */
+  defenceLogMs: 10_000,
 } as const;
 
 export interface ServerDeps {
@@ -40,6 +78,8 @@ export interface ServerDeps {
   readonly wallNow?: () => number;
   /** called before each answer: brings the lifecycle up to date with signals already received */
   readonly catchUp?: () => void;
+  /** --health-max-connections; default SERVER_LIMITS.maxConnections (both lowered to fit the descriptor limit) */
+  readonly maxConnections?: number;
 }
 
 interface Answer {
@@ -187,7 +227,10 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, w: Wire, requ
   res.end(req.method === 'HEAD' ? undefined : w.body);
 }
 
-type BurstSocket = Socket & { hainitTurn?: number; hainitBurst?: number };
+type BurstSocket = Socket & { hainitTurn?: number; hainitBurst?: number; hainitHeld?: boolean; _handle?: { readStop?: () => number } | null };
+
+/** Pipelining connections currently held (not read, not yet closed). */
+let held = 0;
 
 /** Event-loop turns, counted only while requests come in (one setImmediate per busy turn). */
 let turn = 0;
@@ -204,9 +247,11 @@ function currentTurn(): number {
 }
 
 /** Counts the requests a connection had parsed in this turn of the event loop; past the limit the
- * connection is dropped, so the rest of what it sent is never answered. */
-function pipelineFlood(socket: BurstSocket, limit: number): boolean {
-  if (socket.destroyed) return true;
+ * connection is cut off: the rest of what it sent is never answered. It is not read any more and
+ * is closed only SERVER_LIMITS.pipelineHoldMs later (at most pipelineHeldMax at a time): a flooder
+ * closed at once reconnects and floods again, and each of its connections costs a read's parse. */
+function pipelineFlood(socket: BurstSocket, limit: number, defence: DefenceLog): boolean {
+  if (socket.hainitHeld || socket.destroyed) return true;
   const t = currentTurn();
   if (socket.hainitTurn !== t) {
     socket.hainitTurn = t;
@@ -214,26 +259,64 @@ function pipelineFlood(socket: BurstSocket, limit: number): boolean {
   }
   socket.hainitBurst = (socket.hainitBurst ?? 0) + 1;
   if (socket.hainitBurst <= limit) return false;
-  socket.destroy();
+  defence.note('pipelined');
+  socket.hainitHeld = true;
+  if (held >= SERVER_LIMITS.pipelineHeldMax || !socket._handle?.readStop || socket._handle.readStop() !== 0) {
+    socket.destroy();
+    return true;
+  }
+  held++;
+  setTimeout(() => {
+    held--;
+    socket.destroy();
+  }, SERVER_LIMITS.pipelineHoldMs).unref();
   return true;
 }
+
+/** What listen() needs to know of a server made by createHealthServer. */
+interface Guard {
+  readonly server: http.Server;
+  readonly log: Logger;
+  readonly backlog: number;
+  /** connections the native waiting room may hold past the cap */
+  readonly room: number;
+  readonly defence: DefenceLog;
+  /** the listening socket's descriptor once listening and the waiting room is set up; -1 before, or without */
+  listenFd: number;
+  triaging: boolean;
+  roomTimer?: NodeJS.Timeout;
+}
+const GUARDS = new WeakMap<http.Server, Guard>();
 
 /** The probe server, not yet listening. */
 export function createHealthServer(d: ServerDeps): http.Server {
   const L = SERVER_LIMITS;
   const plain = new Map<string, Wire>();
+  const fds = fdLimit();
+  const { cap, backlog, room, limitedBy } = connectionCap(L, d.maxConnections, fds);
+  if (limitedBy !== undefined && d.maxConnections !== undefined) {
+    d.log.warn(`--health-max-connections ${d.maxConnections}: the descriptor limit (${limitedBy}) leaves room for ${cap}; holding at most ${cap}`);
+  }
+  const defence: DefenceLog = new DefenceLog(d.log, L.defenceLogMs, () => ({ cap, held: conns.size, busiest: conns.busiest() }));
+  // At the cap the least recently active connection makes room: held aside in the waiting room
+  // (a keep-alive client between requests, one that never sent one), closed only without it.
+  const conns: Connections = new Connections(cap, defence, { timeoutMs: L.idleTimeoutMs, jitterMs: L.idleJitterMs }, Date.now, (s) => park(s, guard));
   const server = http.createServer(
     {
-      headersTimeout: L.headersTimeoutMs,
-      requestTimeout: L.requestTimeoutMs,
-      connectionsCheckingInterval: L.checkingIntervalMs,
+      // A backstop for the connections accepted while few were open (untracked, see trackFrom):
+      // node checks these for all connections at once; the tracked ones meet their spread
+      // idle deadline (idleTimeoutMs + part of idleJitterMs) first.
+      headersTimeout: L.idleTimeoutMs + L.idleJitterMs,
+      requestTimeout: 2 * (L.idleTimeoutMs + L.idleJitterMs),
+      connectionsCheckingInterval: 1_000,
       keepAliveTimeout: L.keepAliveTimeoutMs,
       maxHeaderSize: L.maxHeaderBytes,
       // Probes from odd clients (busybox wget, HTTP/1.0) are still probes.
       requireHostHeader: false,
     },
     (req, res) => {
-      if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined)) return;
+      if (pipelineFlood(req.socket as BurstSocket, L.maxPipelined, defence)) return;
+      conns.touch(req.socket);
       d.catchUp?.();
       const h = requestHeaders(req.rawHeaders);
       let w: Wire;
@@ -246,11 +329,37 @@ export function createHealthServer(d: ServerDeps): http.Server {
       send(req, res, w, h.body);
     },
   );
-  server.maxConnections = L.maxConnections;
   server.maxHeadersCount = L.maxHeadersCount;
+  // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
+  const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
+  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false };
+  // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
+  // array copy on every connection.
+  const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
+  server.removeListener('connection', httpConnection);
+  server.on('connection', (socket: Socket) => {
+    httpConnection.call(server, socket);
+    // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
+    // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
+    const s = socket as Socket & { _server?: unknown };
+    if ((server as http.Server & { _connections: number })._connections <= trackFrom && s._server) return;
+    if (conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
+      guard.triaging = true;
+      try {
+        if (atCap(socket, guard)) return;
+      } finally {
+        guard.triaging = false;
+      }
+    }
+    conns.add(socket);
+  });
+  server.on('close', () => conns.close());
+  GUARDS.set(server, guard);
+  d.log.debug('health endpoint limits', { max_connections: cap, backlog, waiting_room: room, descriptor_limit: fds });
   // Node's default answer would do, but this one is known to say nothing about the host.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     d.log.trace(`health endpoint: bad request: ${err.code ?? err.message}`);
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') defence.note('timedOut');
     // A response already under way on this socket cannot be followed by an error status.
     const responding = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
     if (!socket.writable || responding || err.code === 'ECONNRESET') {
@@ -266,6 +375,110 @@ export function createHealthServer(d: ServerDeps): http.Server {
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   return server;
+}
+
+/** SO_RCVBUF on the listening socket, inherited by every connection it accepts
+ * (SERVER_LIMITS.receiveBufferBytes); returns the listening descriptor, -1 when unknown. */
+function smallReceiveBuffer(server: http.Server, log: Logger): number {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  let r: number | string = 'no descriptor';
+  try {
+    if (typeof fd === 'number' && fd >= 0) r = native().receiveBuffer(fd, SERVER_LIMITS.receiveBufferBytes);
+  } catch (e) {
+    r = (e as Error).message;
+  }
+  if (r !== 0) log.debug('health endpoint: the receive buffer keeps its default size', { error: String(r) });
+  return r === 0 ? fd! : -1;
+}
+
+/**
+ * At the cap, a connection that has not sent a complete request head goes to the native waiting
+ * room (a descriptor there, nothing in JavaScript) rather than making a held one leave: clients
+ * past the cap that reconnect the instant they are cut turned every accept into a close, tens of
+ * thousands a second, and V8's heap followed that churn (RSS 204-262 MB), not the cap. Held aside,
+ * they do not reconnect. The ones waiting in the kernel's accept queue are looked at too, natively
+ * (libuv takes one per event-loop turn, and a probe would wait behind them all). Whoever sends a
+ * request comes back to node:http within ROOM_CHECK_MS. Returns whether `socket` went to the room.
+ */
+/** Moves an idle connection from node:http into the waiting room. */
+function park(socket: Socket, g: Guard): 'parked' | 'busy' | 'no' {
+  if (g.listenFd < 0) return 'no';
+  const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
+  let r = -1;
+  try {
+    if (typeof fd === 'number' && fd >= 0) r = native().roomAdopt(fd, 1);
+  } catch {
+    r = -1;
+  }
+  if (r === 1) return 'busy';
+  if (r !== 0) return 'no';
+  socket.destroy();
+  g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  return 'parked';
+}
+
+function atCap(socket: Socket, g: Guard): boolean {
+  const n = native();
+  let parked = 0;
+  let reset = 0;
+  let adopted = false;
+  const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
+  const ready: number[] = [];
+  try {
+    if (typeof fd === 'number' && fd >= 0 && n.roomAdopt(fd, 0) === 0) {
+      adopted = true;
+      parked++;
+      socket.destroy();
+    }
+    const r = n.triage(g.listenFd, SERVER_LIMITS.triageBatch);
+    reset += r[0];
+    parked += r[1];
+    for (let i = 2; i < r.length; i++) ready.push(r[i]);
+  } catch (e) {
+    g.listenFd = -1;
+    g.log.debug('health endpoint: no waiting room', { error: (e as Error).message });
+  }
+  if (reset) g.defence.note('triaged', reset);
+  if (parked) {
+    g.defence.note('parked', parked);
+    g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  }
+  for (const f of ready) serveFd(g.server, f);
+  return adopted;
+}
+
+/** How often the waiting room is looked at for requests that arrived and deadlines that passed.
+ * The room is the addon's, one per process: hainit has one endpoint. */
+const ROOM_CHECK_MS = 20;
+
+function checkRoom(g: Guard): void {
+  let r: number[];
+  try {
+    r = native().roomCheck();
+  } catch {
+    r = [0, 0];
+  }
+  if (r[0]) g.defence.note('timedOut', r[0]);
+  if (r[1] === 0) {
+    clearInterval(g.roomTimer);
+    g.roomTimer = undefined;
+  }
+  for (let i = 2; i < r.length; i++) serveFd(g.server, r[i]);
+}
+
+/** A connection accepted natively, handed to node:http as node:net would. */
+function serveFd(server: http.Server, fd: number): void {
+  let s: Socket;
+  try {
+    s = new Socket({ fd, readable: true, writable: true });
+  } catch {
+    closeSync(fd);
+    return;
+  }
+  // node:http times sockets out through socket.server
+  (s as Socket & { server?: http.Server }).server = server;
+  s.setNoDelay(true);
+  server.emit('connection', s);
 }
 
 const WHY: Record<string, string> = {
@@ -288,11 +501,29 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
       const why = e.code ? `${WHY[e.code] ?? e.message} (${e.code})` : e.message;
       reject(new UsageError(`--health-listen ${formatAddress(address)}: cannot listen: ${why}`));
     };
+    const guard = GUARDS.get(server);
     server.once('error', onError);
-    server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+    server.listen({ host: address.host, port: address.port, exclusive: true, backlog: guard?.backlog }, () => {
       server.off('error', onError);
-      // From now on an error (EMFILE on accept) is logged; the server goes on.
-      server.on('error', (e: NodeJS.ErrnoException) => log.warn(`health endpoint: ${e.code ?? e.message}`));
+      // From now on an error is logged and the server goes on; running out of descriptors on
+      // accept (which the connection cap is sized to avoid) is counted in the rate-limited line.
+      server.on('error', (e: NodeJS.ErrnoException) => {
+        if (guard && (e.code === 'EMFILE' || e.code === 'ENFILE')) guard.defence.note('refused');
+        else log.warn(`health endpoint: ${e.code ?? e.message}`);
+      });
+      if (guard) {
+        const fd = smallReceiveBuffer(server, log);
+        if (fd >= 0 && guard.room > 0) {
+          let r: number | string;
+          try {
+            r = native().roomInit(guard.room, SERVER_LIMITS.idleTimeoutMs, SERVER_LIMITS.idleJitterMs);
+          } catch (e) {
+            r = (e as Error).message;
+          }
+          if (r === 0) guard.listenFd = fd;
+          else log.debug('health endpoint: no waiting room', { error: String(r) });
+        }
+      }
       resolve(server.address() as AddressInfo);
     });
   });

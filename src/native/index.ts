@@ -66,6 +66,17 @@ export interface NativeAddon {
   exec(path: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]): number;
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
+  /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
+  receiveBuffer(fd: number, bytes: number): number;
+  /** the probe endpoint's waiting room (src/health/server.ts atCap): its size and the idle deadline
+   * of what it holds; 0 or -errno */
+  roomInit(max: number, idleMs: number, jitterMs: number): number;
+  /** accepts up to `max` waiting connections: [reset, parked, fd...], the fds with a complete request head */
+  triage(listenFd: number, max: number): number[];
+  /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it); -1: neither */
+  roomAdopt(fd: number, unused: number): number;
+  /** [reset at their deadline, still in the room, fd...]: the fds whose request head arrived */
+  roomCheck(): number[];
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;

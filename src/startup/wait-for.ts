@@ -1,52 +1,15 @@
 import { CancelSignal } from '../cancel';
-import { httpModule, httpsModule, netModule } from '../lazy';
+import { checkWithin } from '../net/check';
 import type { WaitTarget } from '../config/config';
 import { Logger } from '../log/logger';
-import { Clock, longTimeout } from '../shutdown/clock';
-
-const hostOf = (u: URL) => u.hostname.replace(/^\[|\]$/g, '');
+import { Clock } from '../shutdown/clock';
 
 /**
- * One attempt: resolves true when the target accepts (tcp) or answers 2xx/3xx (http), false on
- * anything else. `timeoutMs` is an absolute deadline for the whole attempt, not an idle timeout:
- * a dependency that sends its headers one byte every 0.5 s, or an endless body, cannot stretch
- * it. The body is never read. `abort` (a shutdown signal) ends it at once.
+ * One attempt: true when the target accepts (tcp) or answers 2xx/3xx (http). `timeoutMs` is an
+ * absolute deadline for the whole attempt; `abort` (a shutdown signal) ends it at once.
  */
-export function probeOnce(t: WaitTarget, timeoutMs: number, abort?: CancelSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let destroy = () => {};
-    const finish = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      deadline.clear();
-      abort?.removeEventListener('abort', onAbort);
-      destroy();
-      resolve(ok);
-    };
-    const onAbort = () => finish(false);
-    const deadline = longTimeout(() => finish(false), timeoutMs);
-    if (abort?.aborted) return finish(false);
-    abort?.addEventListener('abort', onAbort, { once: true });
-    const u = t.url;
-    if (u.protocol === 'tcp:') {
-      const s = netModule().connect({ host: hostOf(u), port: Number(u.port) });
-      destroy = () => s.destroy();
-      s.once('connect', () => finish(true));
-      s.on('error', () => finish(false));
-      return;
-    }
-    const lib = u.protocol === 'https:' ? httpsModule() : httpModule();
-    const req = lib.request(u, { method: 'GET', agent: false, rejectUnauthorized: false, headers: { 'user-agent': 'hainit', connection: 'close' } }, (res) => {
-      const code = res.statusCode ?? 0;
-      res.destroy();
-      finish(code >= 200 && code < 400);
-    });
-    destroy = () => req.destroy();
-    // `on`, not `once`: a destroyed request may still report its socket's end
-    req.on('error', () => finish(false));
-    req.end();
-  });
+export async function probeOnce(t: WaitTarget, timeoutMs: number, abort?: CancelSignal): Promise<boolean> {
+  return (await checkWithin(t.url, timeoutMs, abort)).ok;
 }
 
 /** Waits for every target; returns the ones that never came within timeoutMs (empty: all came). */

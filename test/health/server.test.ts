@@ -199,19 +199,23 @@ describe('health: HTTP server', function () {
     assert.equal(r.body, 'hainit_child_up 1\n');
   });
 
-  it('a slow-header client does not hold up a probe, and is cut off by the header timeout', async () => {
+  it('a slow-header client does not hold up a probe, and is closed once idle for the idle timeout', async () => {
     const slow = net.connect(f.port, '127.0.0.1');
     await new Promise((r) => slow.once('connect', r));
     slow.write('GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     let slowReply = '';
     slow.on('data', (c) => (slowReply += c));
+    const t0 = Date.now();
     const closed = new Promise<void>((r) => slow.once('close', () => r()));
     const probe = await request(f.port, 'GET', '/livez');
     assert.equal(probe.status, 200);
     assert.equal(slow.destroyed, false, 'the probe was answered while the slow client still held its connection');
     await closed;
-    assert.match(slowReply, /^HTTP\/1\.1 408 /);
-  }).timeout(SERVER_LIMITS.headersTimeoutMs + SERVER_LIMITS.checkingIntervalMs + 5_000);
+    const after = Date.now() - t0;
+    assert.ok(after >= SERVER_LIMITS.idleTimeoutMs - 100, `closed after ${after} ms`);
+    // 408 from node:http's header timeout (few connections: not tracked), or closed without a word
+    assert.match(slowReply, /^(HTTP\/1\.1 408 |$)/);
+  }).timeout(SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 8_000);
 
   it('oversized headers: 431, nothing about the host', async () => {
     const r = await request(f.port, 'GET', '/livez', { 'x-big': 'a'.repeat(SERVER_LIMITS.maxHeaderBytes + 1) });

@@ -41,6 +41,7 @@ export const SAMPLES: Record<string, { good: string[]; bad: string[] }> = {
   'post-start': CMD,
   'post-start-timeout': DUR,
   'health-listen': { good: [...ADDR.good, 'off', ''], bad: ADDR.bad.filter((b) => b !== '') }, // '' and off: no endpoint
+  'health-max-connections': COUNT(16, 1_000_000),
   'ready-http': URL_,
   'ready-tcp': ADDR,
   'ready-exec': { good: CMD.good, bad: ['', ...CMD.bad] },

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Socket, connect } from 'node:net';
 import { SERVER_LIMITS } from '../../src/health/server';
 import { PYTHON, Running, fixture, startHainit } from '../helpers/pid1';
-import { fdCount, freePort, get, percentile, round, rssKb, until } from './lib';
+import { Attackers, HostileKind, ProbeWindow, fdCount, freePort, get, percentile, probeWindow, round, rssKb, settled, startAttackers, until } from './lib';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,44 +84,34 @@ describe('reliability: hostile probe clients', function () {
     assert.ok(rss - rssBaseline < rssAllowanceKb, `RSS ${rssBaseline} -> ${rss} kB`);
   });
 
-  // Found with this test (issue 7): the server answers a silent connection's headers timeout
-  // with socket.end(408), which only half-closes: the socket stays open (and counted against
-  // maxConnections, 256) until the client closes its side. A client that never reads never does,
-  // so 256 of them lock every probe out for as long as they like (ECONNRESET on every probe).
-  // Fixed: the server destroys the socket once the error answer is handed to the kernel.
-  it('thousands of idle connections that never read: probes get through again within the headers timeout and hainit lets go of the sockets', async () => {
+  // Found with this test (issue 7): the server answered a silent connection's headers timeout
+  // with socket.end(408), which only half-closes: the socket stayed open (and counted against
+  // maxConnections, 256 then) until the client closed its side, and a client that never reads
+  // never does. Since issue 14 a new connection is never refused (the least recently active one
+  // makes room at the cap), and an idle connection is closed outright after the idle timeout.
+  it('thousands of idle connections that never read: every probe answers meanwhile, and hainit lets go of the sockets after the idle timeout', async () => {
     const idle: Socket[] = [];
     for (let i = 0; i < 2000; i++) idle.push(open(port)); // no 'data' listener: they never read
-    await sleep(100);
+    await until('hainit to hold the idle connections', () => fdCount(pid) >= fdBaseline + 1900, 20_000);
     const t0 = Date.now();
-    const deadline = SERVER_LIMITS.headersTimeoutMs + 2 * SERVER_LIMITS.checkingIntervalMs + 1000;
-    let firstOk = -1;
-    let failures = 0;
-    while (Date.now() - t0 < deadline + 1000) {
-      const a = await get(port, '/livez', 1000).catch(() => undefined);
-      if (a?.status === 200) {
-        firstOk = Date.now() - t0;
-        break;
-      }
-      failures++;
-      await sleep(50);
-    }
-    assert.ok(firstOk >= 0 && firstOk <= deadline, `no well-formed probe answered within ${deadline} ms of the idle flood (${failures} refused)`);
-    // The server's timeout check runs every checkingIntervalMs and frees the idle sockets as they
-    // expire: the first probe may get through before the last of them is released.
-    const released = Date.now();
+    const w = await probeWindow(port, pid, 3000, 50);
+    const deadline = SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 3000;
     await until('hainit to let go of the idle sockets', () => fdCount(pid) <= fdBaseline + 5, deadline).catch(() => undefined);
     const fds = fdCount(pid);
-    console.log(`      2000 idle connections: first probe answered after ${firstOk} ms (${failures} refused before); hainit fds ${fdBaseline} -> ${fds} ${Date.now() - released} ms later`);
+    console.log(
+      `      2000 idle connections: ${w.latencies.length} probes, ${w.failed} failed ${JSON.stringify(w.failures)}, p99 ${round(percentile(w.latencies, 99))} ms;` +
+        ` hainit fds ${fdBaseline} -> ${fds} ${Date.now() - t0} ms after they connected`,
+    );
+    assert.equal(w.failed, 0, `probes failed while idle clients held 2000 connections: ${JSON.stringify(w.failures)}`);
     assert.ok(fds <= fdBaseline + 5, `hainit still holds ${fds - fdBaseline} sockets of the idle clients`);
     assert.equal((await get(port, '/livez')).status, 200);
   });
 
-  it('slow headers (slowloris) are cut off by the headers timeout while probes answer', async () => {
+  it('slow headers (slowloris): probes answer while they drip, and they are closed 10-15 s after they came', async () => {
     const slow: Socket[] = [];
     for (let i = 0; i < 100; i++) {
       const s = open(port);
-      s.resume(); // reads, so it sees the server's 408 and close
+      s.resume(); // reads, so it sees the server close
       s.on('connect', () => s.write('GET /livez HTTP/1.1\r\nHost: x\r\n'));
       slow.push(s);
     }
@@ -136,9 +126,10 @@ describe('reliability: hostile probe clients', function () {
         assert.equal(a.status, 200);
         lat.push(a.ms);
       }
-      const limit = SERVER_LIMITS.headersTimeoutMs + 2 * SERVER_LIMITS.checkingIntervalMs + 2000;
+      clearInterval(drip);
+      const limit = SERVER_LIMITS.idleTimeoutMs + SERVER_LIMITS.idleJitterMs + 4000;
       const closed = await Promise.all(slow.map((s) => closedWithin(s, limit)));
-      console.log(`      100 slowloris clients: ${lat.length} probes meanwhile, p99 ${round(percentile(lat, 99))} ms; all cut off within ${Date.now() - t0} ms`);
+      console.log(`      100 slowloris clients: ${lat.length} probes meanwhile, p99 ${round(percentile(lat, 99))} ms; all closed ${Date.now() - t0} ms after they came`);
       assert.equal(closed.filter((c) => !c).length, 0, 'slowloris connections still open');
     } finally {
       clearInterval(drip);
@@ -243,10 +234,147 @@ describe('reliability: hostile probe clients', function () {
     assert.ok(got >= 1 && got < n, `the flood was cut short: ${got} of ${n} answered`);
     assert.equal(ok, got, 'what was answered was answered in order, 200 each');
     assert.ok(lat.length >= 3, 'fresh probes during the flood');
-    assert.ok(percentile(lat, 99) < 50, `fresh probes p99 ${percentile(lat, 99)} ms during the flood`);
-    // The one chunk node:http had already read is still parsed after the drop (~100 ms, once).
+    // the kubelet-visible bound of issue 14 (timings are the bench's business, bench/RESULTS.md)
+    assert.ok(percentile(lat, 99) < 500, `fresh probes p99 ${percentile(lat, 99)} ms during the flood`);
     assert.ok(Math.max(...lat) < 1000, `slowest fresh probe ${Math.max(...lat)} ms (the kubelet's timeout is 1 s)`);
     assert.ok(rssMax - rssBaseline < 160 * 1024, `RSS ${rssBaseline} -> ${rssMax} kB during the pipelined flood`);
     assert.ok(deafRss - rssBaseline < 160 * 1024, `RSS ${rssBaseline} -> ${deafRss} kB with a pipeliner that never reads`);
+  });
+});
+
+/**
+ * Issue 14: what the kubelet sees while hostile clients use the port, each class in its own
+ * processes (test/fixtures/hostile.js, reconnecting at once whenever cut) against hainit as PID 1:
+ * a fresh connection and GET /livez every 50 ms with the kubelet's 1 s timeout. The bound is the
+ * kubelet's: p99 under 500 ms, a failed probe counting as 1000 ms (so more than 1% failures fail
+ * the test), and hainit's RSS under 150 MB throughout. Before issue 14 every one of these made
+ * every fresh probe fail (ECONNRESET at the 256-connection cap) or time out (the pipeliners).
+ */
+describe('reliability: hostile clients, as the kubelet sees them (issue 14)', function () {
+  this.timeout(120_000);
+  const P99_MS = 500;
+  const RSS_MAX_KB = 150 * 1024;
+  let h: Running | undefined;
+  let attackers: Attackers[] = [];
+
+  afterEach(async () => {
+    for (const a of attackers) await a.stop();
+    attackers = [];
+    if (h) {
+      await h.signal('TERM');
+      const r = await h.exited;
+      h = undefined;
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+
+  async function start(args: string[] = []): Promise<{ port: number; pid: number }> {
+    const port = await freePort();
+    h = startHainit([...args, '--health-listen', `127.0.0.1:${port}`, '--', PYTHON, fixture('graceful.py')], { timeoutMs: 180_000 });
+    await until('the probe endpoint', async () => (await get(port, '/livez')).status === 200);
+    return { port, pid: await h.hostPid() };
+  }
+
+  /** Starts the attackers, waits for the connection count to settle, probes for `ms`. */
+  async function underAttack(port: number, pid: number, mix: Array<[HostileKind, number]>, ms = 8000): Promise<{ w: ProbeWindow; held: number; rss0: number }> {
+    const rss0 = rssKb(pid);
+    let source = 2;
+    for (const [kind, n] of mix) {
+      const procs = Math.max(1, Math.ceil(n / 2000));
+      attackers.push(startAttackers(kind, n, port, procs, source));
+      source += procs;
+    }
+    const held = await settled(pid);
+    const w = await probeWindow(port, pid, ms, 50);
+    return { w, held, rss0 };
+  }
+
+  function report(what: string, r: { w: ProbeWindow; held: number; rss0: number }): void {
+    const stats = attackers.flatMap((a) => a.stats());
+    const by = new Map<string, { opened: number; cut: number; connected: number; answers: number }>();
+    for (const s of stats) {
+      const t = by.get(s.kind) ?? { opened: 0, cut: 0, connected: 0, answers: 0 };
+      t.opened += s.opened;
+      t.cut += s.cut;
+      t.connected += s.connected;
+      t.answers += s.answers;
+      by.set(s.kind, t);
+    }
+    console.log(
+      `      ${what}: hainit held ${r.held} descriptors; ${r.w.latencies.length} fresh probes, ${r.w.failed} failed ${JSON.stringify(r.w.failures)},` +
+        ` p50 ${round(percentile(r.w.latencies, 50))} ms, p99 ${round(percentile(r.w.latencies, 99))} ms, max ${round(Math.max(...r.w.latencies))} ms;` +
+        ` RSS ${r.rss0} -> at most ${r.w.rssMaxKb} kB; clients ${[...by].map(([k, t]) => `${k} opened ${t.opened} cut ${t.cut} connected ${t.connected} answers ${t.answers}`).join('; ')}`,
+    );
+  }
+
+  function assertKubeletHappy(r: { w: ProbeWindow }): void {
+    const p99 = percentile(r.w.latencies, 99);
+    assert.ok(p99 < P99_MS, `fresh probes p99 ${round(p99)} ms (failures count as 1000 ms: ${JSON.stringify(r.w.failures)})`);
+    assert.ok(r.w.rssMaxKb < RSS_MAX_KB, `hainit's RSS reached ${r.w.rssMaxKb} kB`);
+  }
+
+  /** at most one line per 10 s (SERVER_LIMITS.defenceLogMs), the first at once */
+  function assertRateLimitedLog(stderr: string, sinceMs: number): string[] {
+    const lines = stderr.split('\n').filter((l) => l.includes('health endpoint: busy clients'));
+    assert.ok(lines.length <= 2 + Math.ceil(sinceMs / SERVER_LIMITS.defenceLogMs), `${lines.length} log lines in ${sinceMs} ms:\n${lines.join('\n')}`);
+    return lines;
+  }
+
+  for (const [kind, n, what] of [
+    ['idle', 1500, '1500 idle connections that reconnect when cut'],
+    ['slow', 1500, '1500 connections that never finish their headers, reconnecting when cut'],
+    ['keepalive', 1500, '1500 keep-alive holders sending a request every 3 s'],
+    ['pipeline', 32, '32 pipeliners writing 20,000 requests at a time, reconnecting when cut'],
+  ] as const) {
+    it(`${what}: fresh probes answer (p99 < 500 ms) and RSS stays under 150 MB`, async () => {
+      const t0 = Date.now();
+      const { port, pid } = await start();
+      const r = await underAttack(port, pid, [[kind, n]]);
+      report(what, r);
+      // the attack really took place at this scale (far beyond the old cap of 256)
+      if (kind !== 'pipeline') assert.ok(r.held >= n * 0.9, `hainit held only ${r.held} descriptors`);
+      else assert.ok(attackers[0].stats()[0].answers > 0, 'the pipeliners got no answers at all');
+      assertKubeletHappy(r);
+      const lines = assertRateLimitedLog(h!.stderr, Date.now() - t0);
+      if (kind === 'pipeline') assert.match(lines.join('\n'), /dropped \d+ pipelining more than the limit per turn/);
+    });
+  }
+
+  it('all four at once (600 idle, 600 slow, 600 keep-alive holders, 32 pipeliners)', async () => {
+    const { port, pid } = await start();
+    const r = await underAttack(port, pid, [
+      ['idle', 600],
+      ['slow', 600],
+      ['keepalive', 600],
+      ['pipeline', 32],
+    ]);
+    report('mix', r);
+    assert.ok(r.held >= 1700, `hainit held only ${r.held} descriptors`);
+    assertKubeletHappy(r);
+  });
+
+  it('past the connection cap (--health-max-connections 300): 500 idle clients are held aside natively, none is cut, said in a rate-limited line', async () => {
+    const t0 = Date.now();
+    const { port, pid } = await start(['--health-max-connections', '300']);
+    const r = await underAttack(port, pid, [['idle', 500]]);
+    report('500 idle clients, cap 300', r);
+    assertKubeletHappy(r);
+    const lines = assertRateLimitedLog(h!.stderr, Date.now() - t0);
+    assert.match(lines.join('\n'), /held \d+ aside until they send a request \(past the cap\)/);
+    // Held aside, they have no reason to reconnect: before the waiting room every accept past the
+    // cap closed one of them, which came back at once (tens of thousands a second, RSS 204-262 MB).
+    const st = attackers[0].stats()[0];
+    assert.ok(st.connected >= 450 && st.opened < 1000, `the idle clients churned: ${JSON.stringify(st)}`);
+  });
+
+  it('past the connection cap (--health-max-connections 300): 600 keep-alive holders keep getting their answers, none is cut', async () => {
+    const { port, pid } = await start(['--health-max-connections', '300']);
+    const r = await underAttack(port, pid, [['keepalive', 600]]);
+    report('600 keep-alive holders, cap 300', r);
+    assertKubeletHappy(r);
+    const st = attackers[0].stats()[0];
+    assert.ok(st.cut === 0 && st.connected === 600, `holders were cut: ${JSON.stringify(st)}`);
+    // each sends one request every 3 s: over the window (8 s and the settling) at least 2 each
+    assert.ok(st.answers >= 1200, `the holders got only ${st.answers} answers`);
   });
 });

@@ -3,7 +3,7 @@
  * bench/reliability.ts: probe requests with timings, hainit's memory and descriptors from /proc,
  * the processes of hainit's PID namespace, and small C helpers compiled at test time.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -248,3 +248,122 @@ export async function soak(seconds: number, warmupSeconds = 5, warmupProbes = 0)
   return { seconds, probes, probeFailures, reaped, signals, rss, fds, warm, code: r.code, stderr: r.stderr };
 }
 
+
+// ------------------------------------------------------------------ hostile clients (issue 14)
+
+export type HostileKind = 'idle' | 'slow' | 'keepalive' | 'pipeline';
+
+export interface HostileStats {
+  kind: HostileKind;
+  count: number;
+  /** connections established so far, and cut by the server */
+  opened: number;
+  cut: number;
+  /** connect/read errors by code (ECONNREFUSED, ECONNRESET ...) */
+  errors: Record<string, number>;
+  answers: number;
+  connected: number;
+}
+
+export interface Attackers {
+  /** the latest counts of every attacker process */
+  stats(): HostileStats[];
+  stop(): Promise<HostileStats[]>;
+}
+
+/**
+ * `count` hostile clients of one kind (test/fixtures/hostile.js), split over `procs` processes of
+ * their own (each with its own event loop and descriptor limit), connecting from 127.0.0.2, .3 ...
+ * so that their ephemeral ports never run short for the prober on 127.0.0.1.
+ */
+export function startAttackers(kind: HostileKind, count: number, port: number, procs = 1, firstSource = 2): Attackers {
+  const children = Array.from({ length: procs }, (_, i) => {
+    const n = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
+    const cp = spawn(process.execPath, [path.join(__dirname, '../../../test/fixtures/hostile.js'), kind, String(n), String(port), '127.0.0.1', `127.0.0.${firstSource + i}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let last: HostileStats = { kind, count: n, opened: 0, cut: 0, errors: {}, answers: 0, connected: 0 };
+    let buf = '';
+    cp.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) if (l) last = JSON.parse(l) as HostileStats;
+    });
+    const closed = new Promise<void>((r) => cp.once('close', () => r()));
+    return { cp, closed, last: () => last };
+  });
+  return {
+    stats: () => children.map((c) => c.last()),
+    stop: async () => {
+      for (const c of children) c.cp.kill('SIGTERM');
+      await Promise.all(children.map((c) => Promise.race([c.closed, sleep(5000)])));
+      for (const c of children) if (c.cp.exitCode === null) c.cp.kill('SIGKILL');
+      return children.map((c) => c.last());
+    },
+  };
+}
+
+/** Waits until hainit's descriptor count has not moved by more than 1% for `quietMs` (at most `maxMs`). */
+export async function settled(pid: number, quietMs = 1500, maxMs = 30_000): Promise<number> {
+  const t0 = Date.now();
+  let ref = fdCount(pid);
+  let since = Date.now();
+  for (;;) {
+    await sleep(250);
+    const n = fdCount(pid);
+    if (Math.abs(n - ref) > Math.max(5, ref / 100)) {
+      ref = n;
+      since = Date.now();
+    }
+    if (Date.now() - since >= quietMs || Date.now() - t0 > maxMs) return n;
+  }
+}
+
+export interface ProbeWindow {
+  /** latency of every probe in ms; one that failed counts as its timeout */
+  latencies: number[];
+  /** failed probes by reason (ECONNRESET, ECONNREFUSED, timeout, HTTP status) */
+  failures: Record<string, number>;
+  failed: number;
+  /** hainit's largest RSS sampled meanwhile, kB */
+  rssMaxKb: number;
+}
+
+/**
+ * What the kubelet sees: a fresh connection and `GET /livez` every `everyMs` for `ms`, each with
+ * the kubelet's default 1 s timeout; hainit's RSS sampled every 100 ms meanwhile.
+ */
+export async function probeWindow(port: number, pid: number, ms: number, everyMs = 100, timeoutMs = 1000): Promise<ProbeWindow> {
+  const w: ProbeWindow = { latencies: [], failures: {}, failed: 0, rssMaxKb: rssKb(pid) };
+  const sampler = setInterval(() => {
+    try {
+      w.rssMaxKb = Math.max(w.rssMaxKb, rssKb(pid));
+    } catch {
+      /* gone: the test will say */
+    }
+  }, 100);
+  const fail = (why: string): void => {
+    w.failed++;
+    w.failures[why] = (w.failures[why] ?? 0) + 1;
+    w.latencies.push(timeoutMs);
+  };
+  const t0 = Date.now();
+  try {
+    while (Date.now() - t0 < ms) {
+      const started = Date.now();
+      try {
+        const a = await get(port, '/livez', timeoutMs);
+        if (a.status === 200) w.latencies.push(a.ms);
+        else fail(`HTTP ${a.status}`);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        fail(err.code ?? (/no answer within/.test(err.message) ? 'timeout' : err.message));
+      }
+      await sleep(Math.max(0, everyMs - (Date.now() - started)));
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  return w;
+}
