@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
+import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from '../exit-codes';
 
 /**
  * hainit's life as one state machine (STYLE.md: "one lifecycle state machine owns the truth").

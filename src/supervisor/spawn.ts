@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { NativeAddon } from '../native';
 import { printable, rawEntries } from '../native/app-env';
-import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from './exit-codes';
+import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '../exit-codes';
 
 export interface SpawnOptions {
   /** fds to put at 0, 1, 2 in the child; -1 keeps hainit's own */

@@ -13,7 +13,7 @@ import { waitForAll } from '../startup/wait-for';
 import { MemoryReading, MemorySampler, MemoryStatus, MemoryWatchdog, samplerFor } from '../watch/memory';
 import { ChildRunner, describeExit } from './child';
 import { describeResult } from './command';
-import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from './exit-codes';
+import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from '../exit-codes';
 import { Hooks, succeeded } from './hooks';
 import { JobControl } from './job-control';
 import { Ending, Lifecycle, LifecycleEvent, Phase, decideExitCode } from './lifecycle';
