@@ -1,4 +1,4 @@
-/** Exit codes, as documented in README.md ("Exit codes"). */
+/** Exit codes, as documented in README.md ("Exit codes"), and the error that means 125. */
 export const EXIT_USAGE = 125; // hainit's own error: bad option or value, port busy, timeouts
 export const EXIT_CANNOT_EXECUTE = 126;
 export const EXIT_NOT_FOUND = 127;
@@ -16,4 +16,18 @@ export function exitCodeOf(status: ExitStatus): number {
 /** --remap-exit, applied last. */
 export function remapExit(code: number, map: ReadonlyMap<number, number>): number {
   return map.get(code) ?? code;
+}
+
+/** A value the user gave that hainit cannot accept; main() turns it into exit 125. */
+export class UsageError extends Error {
+  /** Always one line, whatever the values quoted in it: control characters are escaped, so a
+   * forged value cannot write a log line of its own. */
+  constructor(message: string) {
+    super(message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, escapeChar));
+  }
+}
+
+function escapeChar(c: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }

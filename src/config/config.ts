@@ -1,7 +1,8 @@
 import type { SizeLimit } from './values';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
-export type LogFormat = 'text' | 'json';
+import type { LogFormat, LogLevel } from '../log/logger';
+
+export type { LogFormat, LogLevel } from '../log/logger';
 
 /** Where the probe endpoint listens. */
 export interface ListenAddress {

@@ -1,19 +1,8 @@
 import type { WaitTarget } from './config';
 import { parseSignalName, signalName } from '../signals/names';
+import { UsageError } from '../exit-codes';
 
-/** A value the user gave that hainit cannot accept; main() turns it into exit 125. */
-export class UsageError extends Error {
-  /** Always one line, whatever the values quoted in it: control characters are escaped, so a
-   * forged value cannot write a log line of its own. */
-  constructor(message: string) {
-    super(message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, escapeChar));
-  }
-}
-
-function escapeChar(c: string): string {
-  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-  return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-}
+export { UsageError };
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

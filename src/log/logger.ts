@@ -1,4 +1,5 @@
-import { LogFormat, LogLevel } from '../config/config';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export type LogFormat = 'text' | 'json';
 import { outputFor } from './output';
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };

@@ -1,5 +1,5 @@
 import { NativeAddon } from '.';
-import { UsageError } from '../config/values';
+import { UsageError } from '../exit-codes';
 
 /**
  * The application's environment and command line, byte for byte, and the Node settings that
