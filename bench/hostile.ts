@@ -8,7 +8,7 @@
  */
 import { ProbeSubject, startServer, stopServer } from './probe';
 import { fmt, table } from './util';
-import { HostileKind, ProbeWindow, percentile, probeWindow, rssKb, settled, startAttackers } from '../test/reliability/lib';
+import { HostileKind, ProbeWindow, percentile, probeWindow, rssKb, settled, startAttackers } from '../support/load';
 
 export interface HostileClass {
   readonly name: string;

@@ -7,8 +7,8 @@
  * 100,000 orphans. Needs root (PID namespaces), cc and python3, as the tests do.
  */
 import { spawn } from 'node:child_process';
-import { PYTHON, fixture, startHainit } from '../test/helpers/pid1';
-import { compileC, freePort, get, probeLoad, rssKb, soak, until } from '../test/reliability/lib';
+import { PYTHON, fixture, startHainit } from '../support/pid1';
+import { compileC, freePort, get, probeLoad, rssKb, soak, until } from '../support/load';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

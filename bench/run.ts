@@ -21,7 +21,7 @@ import { measureSignals, measureSteadyRss, reapRound, reapSubjects, steadySubjec
 import { LoadedSignalResult, ProbeSubject, bareServer, bareServerName, hainitOn, hardenedServer, hainitServer, measureProbe, measureSignalsUnderLoad, probeRatio, startBare } from './probe';
 import { CostResult, costToolsMissing, measureCost } from './cost';
 import { HOSTILE_CLASSES, hostileTable, measureHostile } from './hostile';
-import { percentile } from '../test/reliability/lib';
+import { percentile } from '../support/load';
 import { distRef, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
 import { DIST_HAINIT, Init, NODE, NodeFlavour, ROOT, ensureNode22, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
 

@@ -24,7 +24,7 @@ import { createServer, AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
 import { REPO } from './helpers/binary';
-import { PYTHON, fixture } from './helpers/pid1';
+import { PYTHON, fixture } from '../support/pid1';
 
 const BINARY = path.join(REPO, 'dist', 'hainit-linux-arm64');
 const SYSROOT = '/usr/aarch64-linux-gnu';

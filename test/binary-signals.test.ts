@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { BINARY, REPO, needBinary } from './helpers/binary';
-import { PYTHON } from './helpers/pid1';
+import { PYTHON } from '../support/pid1';
 
 const LAUNCH = path.join(REPO, 'test', 'fixtures', 'sigstate.py');
 // What sigstate.py sets, as /proc/PID/status shows it (bit N-1 for signal N).

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync }
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanEnv, fixture, PYTHON, runHainit } from './helpers/pid1';
+import { cleanEnv, fixture, PYTHON, runHainit } from '../support/pid1';
 
 const PROCINFO = fixture('procinfo.py');
 

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanEnv, HainitResult, mapLimit, PYTHON, runHainit } from './helpers/pid1';
+import { cleanEnv, HainitResult, mapLimit, PYTHON, runHainit } from '../support/pid1';
 
 const PY_SELF_KILL = 'import os, sys; os.kill(os.getpid(), int(sys.argv[1]))';
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { PYTHON, cleanEnv, fixture, startHainit } from './helpers/pid1';
+import { PYTHON, cleanEnv, fixture, startHainit } from '../support/pid1';
 
 const INJECT = path.resolve(__dirname, '../../test/fixtures/inject-faults.js');
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { PYTHON, cleanEnv, fixture, runHainit, startHainit } from './helpers/pid1';
+import { PYTHON, cleanEnv, fixture, runHainit, startHainit } from '../support/pid1';
 
 describe('signal and zombie forensics, hainit as PID 1', function () {
   this.timeout(30_000);

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { AddressInfo, Server, Socket, createServer, connect } from 'node:net';
-import { cleanEnv, fixture, runHainit, startHainit, Running } from './helpers/pid1';
+import { cleanEnv, fixture, runHainit, startHainit, Running } from '../support/pid1';
 
 interface Answer { status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }
 

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { HAINIT, PYTHON, fixture, runHainit } from './helpers/pid1';
+import { HAINIT, PYTHON, fixture, runHainit } from '../support/pid1';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

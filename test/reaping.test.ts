@@ -4,7 +4,7 @@
  * test-zombies.
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, PYTHON, runHainit } from './helpers/pid1';
+import { cleanEnv, fixture, PYTHON, runHainit } from '../support/pid1';
 
 const ORPHANS = fixture('orphans.py');
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createServer, Server } from 'node:net';
 import { AddressInfo } from 'node:net';
-import { cleanEnv, fixture, runHainit, startHainit } from './helpers/pid1';
+import { cleanEnv, fixture, runHainit, startHainit } from '../support/pid1';
 
 const py = (name: string) => ['python3', fixture(name)];
 const monoNs = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as Python's clock_gettime_ns

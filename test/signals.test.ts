@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { childrenOf, cleanEnv, fixture, procStatus, PYTHON, Running, sleep, startHainit, waitUntil } from './helpers/pid1';
+import { childrenOf, cleanEnv, fixture, procStatus, PYTHON, Running, sleep, startHainit, waitUntil } from '../support/pid1';
 
 const SIGECHO = fixture('sigecho.py');
 const SIGWINCH = 28;

@@ -4,7 +4,7 @@
  * Ctrl-C -> 130) and dumb-init's "bash -m has job control".
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, hainitCommand, ptyHainit, ptyRun, PtyStep, PYTHON } from './helpers/pid1';
+import { cleanEnv, fixture, hainitCommand, ptyHainit, ptyRun, PtyStep, PYTHON } from '../support/pid1';
 
 const PROMPT = 'P> $';
 // hainit's early warnings about an interactive bash (it ignores SIGTERM, it runs sleep without

@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { cleanEnv, fixture, runHainit, sleep, startHainit, waitUntil } from './helpers/pid1';
+import { cleanEnv, fixture, runHainit, sleep, startHainit, waitUntil } from '../support/pid1';
 
 const MiB = 2 ** 20;
 

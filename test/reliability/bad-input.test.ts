@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { OPTIONS, OptionSpec, envName } from '../../src/config/options';
 import { parseInvocation } from '../../src/config/parse';
 import { UsageError } from '../../src/config/values';
-import { HAINIT, cleanEnv } from '../helpers/pid1';
+import { HAINIT, cleanEnv } from '../../support/pid1';
 
 /** Per option: values that must parse and values that must be refused (by parseInvocation). */
 // 600h is past a libuv timer's 2^31-1 ms and is honoured (chunked timers); past 2^53 ms is refused

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { Socket, connect } from 'node:net';
 import { SERVER_LIMITS } from '../../src/health/server';
-import { PYTHON, Running, fixture, startHainit } from '../helpers/pid1';
-import { Attackers, HostileKind, ProbeWindow, fdCount, freePort, get, percentile, probeWindow, round, rssKb, settled, startAttackers, until } from './lib';
+import { PYTHON, Running, fixture, startHainit } from '../../support/pid1';
+import { Attackers, HostileKind, ProbeWindow, fdCount, freePort, get, percentile, probeWindow, round, rssKb, settled, startAttackers, until } from '../../support/load';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

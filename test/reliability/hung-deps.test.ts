@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Server, Socket, createServer } from 'node:net';
-import { PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
-import { freePort, get, namespaceProcesses, percentile, round, until } from './lib';
+import { PYTHON, cleanEnv, fixture, startHainit } from '../../support/pid1';
+import { freePort, get, namespaceProcesses, percentile, round, until } from '../../support/load';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

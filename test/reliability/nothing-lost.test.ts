@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { PYTHON, cleanEnv, fixture, hainitCommand, killTree, runHainit } from '../helpers/pid1';
+import { PYTHON, cleanEnv, fixture, hainitCommand, killTree, runHainit } from '../../support/pid1';
 
 interface Captured {
   code: number | null;

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { PYTHON, fixture, startHainit } from '../helpers/pid1';
-import { compileC, freePort, get, percentile, round, rssKb, until } from './lib';
+import { PYTHON, fixture, startHainit } from '../../support/pid1';
+import { compileC, freePort, get, percentile, round, rssKb, until } from '../../support/load';
 
 /** RLIMIT_SIGPENDING of this process (the test, hainit and the child all run as this user). */
 function sigpendingLimit(): number {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { soak } from './lib';
+import { soak } from '../../support/load';
 
 describe('reliability: compressed soak', function () {
   this.timeout(90_000);

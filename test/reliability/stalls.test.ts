@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { Server, Socket, createServer } from 'node:net';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { HAINIT, PYTHON, cleanEnv, fixture, startHainit } from '../helpers/pid1';
+import { HAINIT, PYTHON, cleanEnv, fixture, startHainit } from '../../support/pid1';
 import { MAX_LINE_CHARS } from '../../src/supervisor/command';
-import { freePort, get, round, statusKb, until } from './lib';
+import { freePort, get, round, statusKb, until } from '../../support/load';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

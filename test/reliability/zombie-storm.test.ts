@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { fixture, startHainit } from '../helpers/pid1';
-import { compileC, freePort, get, namespaceProcesses, percentile, round, rssKb, until } from './lib';
+import { fixture, startHainit } from '../../support/pid1';
+import { compileC, freePort, get, namespaceProcesses, percentile, round, rssKb, until } from '../../support/load';
 
 describe('reliability: zombie storm against hainit as PID 1', function () {
   this.timeout(90_000);

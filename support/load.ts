@@ -10,8 +10,8 @@ import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { readStat } from '../../src/proc/procfs';
-import { descendantsOf, startHainit } from '../helpers/pid1';
+import { readStat } from '../src/proc/procfs';
+import { descendantsOf, startHainit } from './pid1';
 
 export interface Answer {
   status: number;
@@ -279,7 +279,7 @@ export interface Attackers {
 export function startAttackers(kind: HostileKind, count: number, port: number, procs = 1, firstSource = 2): Attackers {
   const children = Array.from({ length: procs }, (_, i) => {
     const n = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
-    const cp = spawn(process.execPath, [path.join(__dirname, '../../../test/fixtures/hostile.js'), kind, String(n), String(port), '127.0.0.1', `127.0.0.${firstSource + i}`], {
+    const cp = spawn(process.execPath, [path.join(__dirname, '../../test/fixtures/hostile.js'), kind, String(n), String(port), '127.0.0.1', `127.0.0.${firstSource + i}`], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let last: HostileStats = { kind, count: n, opened: 0, cut: 0, errors: {}, answers: 0, connected: 0 };

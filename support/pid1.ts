@@ -19,11 +19,11 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseStatus, realProcFs } from '../../src/proc/procfs';
-import { childrenOf as procChildrenOf, descendantsOf as procDescendantsOf } from '../../src/proc/tree';
+import { parseStatus, realProcFs } from '../src/proc/procfs';
+import { childrenOf as procChildrenOf, descendantsOf as procDescendantsOf } from '../src/proc/tree';
 
-export const HAINIT = path.resolve(__dirname, '../../../bin/hainit');
-export const FIXTURES = path.resolve(__dirname, '../../../test/fixtures');
+export const HAINIT = path.resolve(__dirname, '../../bin/hainit');
+export const FIXTURES = path.resolve(__dirname, '../../test/fixtures');
 
 /**
  * The real python3 executable (not a version-manager shim, which would change the environment
