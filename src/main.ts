@@ -26,7 +26,8 @@ async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'ps' || argv[0] === 'probe') return subcommand(argv[0], argv.slice(1));
 
   // Loaded before anything opens a descriptor: it records which ones hainit inherited.
-  const addon = native();
+  const addon = usage(() => native());
+  if (addon === undefined) return exit(EXIT_USAGE);
   outputFor(2).use({ sendNoWait: addon.sendNoWait });
   guardProcessStderr();
   const appEnv = usage(() => environmentForTheApp(addon));
@@ -133,12 +134,13 @@ async function orExit125<T>(log: Logger, addon: NativeAddon, f: () => T | Promis
  * period is over; where stderr is written from libuv's pool the write completes on the event
  * loop), then _exit(2): no Node teardown.
  */
-async function exit(code: number, addon: NativeAddon): Promise<never> {
+async function exit(code: number, addon?: NativeAddon): Promise<never> {
   await outputFor(2).flush(exitFlushTime());
   // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
   const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
   if (trainingExit) trainingExit(code);
-  return addon.exitNow(code);
+  // without the addon (it could not be loaded), Node's own exit
+  return addon ? addon.exitNow(code) : process.exit(code);
 }
 
 /** As PID 1 the kernel keeps only processes hainit can reap; elsewhere, become a subreaper. */

@@ -1,7 +1,6 @@
 import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { Logger } from '../log/logger';
-import { EXIT_USAGE } from '../exit-codes';
+import { UsageError } from '../exit-codes';
 
 /** A reaped process, as the reaper hands it on (decoded from struct hainit_reaped: src/reaper/record.ts). */
 export interface ReapedStatus {
@@ -99,6 +98,7 @@ export function native(): NativeAddon {
       addon = isSingleExecutable() ? loadEmbedded() : loadFromPackage();
     } catch (e) {
       // whatever went wrong on the way: one line, 125 (never a stack trace or minified source)
+      if (e instanceof UsageError) throw e;
       return cannotLoad(`${firstLine(e)}`);
     }
   }
@@ -411,7 +411,7 @@ function firstLine(e: unknown): string {
 }
 
 /** Exit 125 (hainit's own error), one line saying what failed and what the image needs. */
+/** One line for main.ts to say before it exits 125. */
 function cannotLoad(what: string): never {
-  new Logger('error', 'text').error(`cannot load the native addon: ${what}`);
-  process.exit(EXIT_USAGE);
+  throw new UsageError(`cannot load the native addon: ${what}`);
 }
