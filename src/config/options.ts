@@ -54,6 +54,22 @@ export const OPTIONS: readonly OptionSpec[] = [
   { section: 'Other', name: 'version', kind: 'flag', help: 'print the version and exit' },
 ];
 
+/**
+ * The variables hainit reads that are no option, because they act before the options are read
+ * (the addon loads first). With OPTIONS, every `HAINIT_*` variable hainit reads is here
+ * (test/unit/config.test.ts checks the sources against both).
+ */
+export const ENVIRONMENT_ONLY: readonly { readonly name: string; readonly help: string }[] = [
+  { name: 'HAINIT_TMPDIR', help: 'dist/hainit where the kernel forbids executable memfds: a directory only root or hainit\'s user can write, for the addon' },
+  { name: 'HAINIT_PREBUILD', help: 'the npm form: the addon file to load instead of the package\'s own (node-gyp-build\'s override)' },
+  { name: 'HAINIT_APP_<NAME>', help: 'gives the application NAME (NODE_*, UV_*, OPENSSL_CONF/MODULES/ENGINES only), kept from hainit\'s own Node' },
+];
+
+/** Whether `name` is one of ENVIRONMENT_ONLY (HAINIT_APP_<NAME> stands for its prefix). */
+export function environmentOnly(name: string): boolean {
+  return ENVIRONMENT_ONLY.some((v) => (v.name.endsWith('<NAME>') ? name.startsWith(v.name.slice(0, -'<NAME>'.length)) : name === v.name));
+}
+
 /** `hainit ps`'s own options (no HAINIT_* variables: a subcommand is asked for by name). */
 export const PS_OPTIONS: readonly OptionSpec[] = [
   { section: 'ps', name: 'json', kind: 'flag', help: 'the tree as JSON' },
@@ -95,6 +111,8 @@ export function helpText(version: string): string {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.arg ? ` ${o.arg}` : ''}`;
     lines.push(`  ${flag.padEnd(34)} ${o.help}`);
   }
+  lines.push('', 'Environment only:');
+  for (const v of ENVIRONMENT_ONLY) lines.push(`  ${v.name.padEnd(34)} ${v.help}`);
   lines.push(
     '',
     'Exit codes: the child\'s code; 128+N when it died of signal N; 125 hainit\'s own error;',

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { CheckTarget, CommandLine, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
 import { assertParses, splitCommandLine } from './command-line';
-import { OPTIONS, OptionSpec, envName, takesValue } from './options';
+import { OPTIONS, OptionSpec, envName, environmentOnly, takesValue } from './options';
 import {
   UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize, parseWaitTarget,
   parseStopSignal,
@@ -225,11 +225,10 @@ function restartMode(src: Source): RestartMode {
 function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
   const known = new Set(OPTIONS.map(envName));
   return Object.keys(env)
-    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && k !== 'HAINIT_TMPDIR' && !k.startsWith('HAINIT_APP_'))
+    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && !environmentOnly(k))
     .map((k) => `${k} is not a hainit setting: ignored`);
 }
 
-/** argv (without node and script) and the environment -> what to do. Throws UsageError. */
 /**
  * argv and the environment to the validated Config: every value checked and every command line
  * split here, once (`shellAvailable`: whether a line that needs a shell can have /bin/sh; asked

@@ -88,3 +88,28 @@ describe('values', () => {
     }
   });
 });
+
+describe('environment variables', () => {
+  it('every HAINIT_* variable the sources read is in the option table or ENVIRONMENT_ONLY', () => {
+    const { readdirSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+    const path = require('node:path') as typeof import('node:path');
+    const { OPTIONS, envName, environmentOnly } = require('../../src/config/options') as typeof import('../../src/config/options');
+    const root = path.resolve(__dirname, '../../../src');
+    const known = new Set(OPTIONS.map(envName));
+    const unlisted = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ts')) {
+          // a name read from the environment: env.NAME, env['NAME'], process.env.NAME, a quoted 'HAINIT_NAME'
+          for (const m of readFileSync(p, 'utf8').matchAll(/(?:env\.|['"`])(HAINIT_[A-Z0-9_]*[A-Z0-9])\b/g)) {
+            if (!known.has(m[1]) && !environmentOnly(m[1])) unlisted.add(`${path.relative(root, p)}: ${m[1]}`);
+          }
+        }
+      }
+    };
+    walk(root);
+    assert.deepEqual([...unlisted], []);
+  });
+});
