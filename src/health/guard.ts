@@ -47,6 +47,12 @@ export function connectionCap(
 
 type Counter = 'evicted' | 'parked' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';
 
+/** Every action of every DefenceLog since start, for /metrics (hainit_health_clients_total). */
+const sinceStart: Record<Counter, number> = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
+export function defenceTotals(): Readonly<Record<Counter, number>> {
+  return sinceStart;
+}
+
 /** Counts what the endpoint did to clients and says so, at most once per `everyMs` (the first at once). */
 export class DefenceLog {
   private counts: Record<Counter, number> = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
@@ -65,6 +71,7 @@ export class DefenceLog {
   note(what: Counter, n = 1): void {
     this.counts[what] += n;
     this.total[what] += n;
+    sinceStart[what] += n;
     if (this.timer) return;
     const wait = this.lastAt + this.everyMs - this.now();
     if (wait <= 0) this.flush();

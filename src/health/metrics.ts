@@ -1,4 +1,5 @@
 import { logLinesDropped } from '../log/output';
+import { defenceTotals } from './guard';
 import { signalName } from '../signals/names';
 import type { Phase } from '../supervisor/supervisor';
 import { Check, LifecycleView } from './checks';
@@ -51,6 +52,13 @@ export function renderMetrics(s: MetricsSources): string {
   family(out, 'hainit_signals_forwarded_total', 'counter', 'Signals hainit sent to the child, by signal sent.', bySignal(lifecycle.signalsForwarded));
   family(out, 'hainit_orphans_reaped_total', 'counter', 'Orphaned processes hainit reaped.', [[undefined, s.orphansReaped()]]);
   // Process-wide, as stderr is: read here rather than passed in, so every caller reports it.
+  family(
+    out,
+    'hainit_health_clients_total',
+    'counter',
+    'What the probe endpoint did to clients other than probes: evicted (closed at the cap), parked (held aside past it), triaged (reset, no room), timed_out (idle without a request), pipelined (cut off), refused (no descriptor).',
+    Object.entries(defenceTotals()).map(([action, n]) => [{ action: action === 'timedOut' ? 'timed_out' : action }, n] as const),
+  );
   family(out, 'hainit_log_lines_dropped_total', 'counter', "hainit's own log lines dropped because its stderr was not being read.", [[undefined, logLinesDropped()]]);
   const states = s.checks.map((c) => [c, c.state()] as const);
   family(out, 'hainit_check_up', 'gauge', '1 while the check passes.', states.map(([c, st]) => [{ check: c.name }, st.ok ? 1 : 0] as const));

@@ -361,6 +361,10 @@ describe('reliability: hostile clients, as the kubelet sees them (issue 14)', fu
     assertKubeletHappy(r);
     const lines = assertRateLimitedLog(h!.stderr, Date.now() - t0);
     assert.match(lines.join('\n'), /held \d+ aside until they send a request \(past the cap\)/);
+    // and /metrics counts it, for a dashboard
+    const parked = Number(/^hainit_health_clients_total\{action="parked"\} (\d+)$/m.exec((await get(port, '/metrics')).body)?.[1]);
+    const logged = lines.reduce((n, l) => n + Number(/held (\d+) aside/.exec(l)?.[1] ?? 0), 0);
+    assert.ok(parked > 0 && parked >= logged, `hainit_health_clients_total{action="parked"} is ${parked}, the log said ${logged}`);
     // Held aside, they have no reason to reconnect: before the waiting room every accept past the
     // cap closed one of them, which came back at once (tens of thousands a second, RSS 204-262 MB).
     const st = attackers[0].stats()[0];
