@@ -554,39 +554,6 @@ static napi_value js_exit_now(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* exec(path, argv[], env[], keepFds[]) -> -errno (does not return on success). Node marked every
- * descriptor close-on-exec, so 0-2 and the inherited ones are cleared first, as for a child.
- * The signal state hainit was started with is put back too, for the new image's entry stub to
- * find; all of it is undone if the exec fails. */
-static napi_value js_exec(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value a[4];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  char *path = get_str(env, a[0]);
-  uint32_t n;
-  char **argv = get_strv(env, a[1], 0, NULL, &n);
-  char **envp = get_strv(env, a[2], 0, NULL, &n);
-  uint32_t nkeep = 0;
-  napi_get_array_length(env, a[3], &nkeep);
-  for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, 0);
-  for (uint32_t i = 0; i < nkeep; i++) {
-    napi_value el;
-    napi_get_element(env, a[3], i, &el);
-    (void)fcntl(get_i32(env, el), F_SETFD, 0);
-  }
-  struct sigstate_saved saved;
-  startstate_before_exec(&saved);
-  execve(path, argv, envp);
-  int err = errno;
-  startstate_after_failed_exec(&saved);
-  for (int fd = 0; fd < 3; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-  free(path);
-  free_strv(argv);
-  free_strv(envp);
-  return mk_i32(env, -err);
-}
-
-
 /* The whole of a /proc file, or NULL (no /proc). */
 static char *slurp(const char *path, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -681,7 +648,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"subreaper", NULL, js_subreaper, NULL, NULL, NULL, napi_default, NULL},
     {"pdeathSignal", NULL, js_pdeathsig, NULL, NULL, NULL, napi_default, NULL},
     {"inheritedFds", NULL, js_inherited, NULL, NULL, NULL, napi_default, NULL},
-    {"exec", NULL, js_exec, NULL, NULL, NULL, napi_default, NULL},
     {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_default, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_default, NULL},
     {"signalsSkipped", NULL, js_sig_skipped, NULL, NULL, NULL, napi_default, NULL},

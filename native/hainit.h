@@ -47,16 +47,6 @@ struct ksigaction {
 void startstate_take(void);                        /* once, when the addon loads */
 int startstate_get(uint64_t *blocked, uint64_t *ignored); /* 1 if there was a stub */
 void startstate_apply(void);  /* in a new child: that state, or the defaults; never 32/33 */
-/* Around hainit's own re-exec: that state put in place for the new image's entry stub, and
- * hainit's own handlers and mask back if the exec fails. Nothing is done without a stub. */
-struct sigstate_saved {
-  int active;
-  uint64_t mask;
-  struct ksigaction actions[HAINIT_MAXSIG];
-};
-void startstate_before_exec(struct sigstate_saved *saved);
-void startstate_after_failed_exec(const struct sigstate_saved *saved);
-
 struct spawn_req {
   const char *path;
   char *const *argv;       /* NULL-terminated */

@@ -55,19 +55,3 @@ void startstate_apply(void) {
   uint64_t mask = have ? blocked & ~GLIBC_SIGS : 0;
   (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 }
-
-void startstate_before_exec(struct sigstate_saved *saved) {
-  saved->active = have;
-  if (!have) return;
-  uint64_t all = ~(uint64_t)0;
-  (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved->mask, sizeof all);
-  for (int s = 1; s < HAINIT_MAXSIG; s++) (void)get_action(s, &saved->actions[s]);
-  startstate_apply();
-}
-
-void startstate_after_failed_exec(const struct sigstate_saved *saved) {
-  if (!saved->active) return;
-  for (int s = 1; s < HAINIT_MAXSIG; s++)
-    if (s != SIGKILL && s != SIGSTOP) (void)syscall(SYS_rt_sigaction, s, &saved->actions[s], NULL, sizeof saved->mask);
-  (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved->mask, NULL, sizeof saved->mask);
-}

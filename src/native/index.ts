@@ -61,8 +61,6 @@ export interface NativeAddon {
   subreaper(on: number): number;
   pdeathSignal(signal: number): number;
   inheritedFds(): number[];
-  /** execve with fds 0-2 and `keepFds` left open; returns -errno only on failure */
-  exec(path: string, argv: readonly string[], env: readonly string[], keepFds: readonly number[]): number;
   /** [read, write], close-on-exec, or -errno */
   pipe(): [number, number] | number;
   /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
