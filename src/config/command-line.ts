@@ -7,10 +7,10 @@ const SHELL_SYNTAX = new Set([...'|&;<>()$`*?[]{}~#!\n']);
  * Hook and check commands need no shell in the image: a simple line is split into argv the way
  * sh would split it (quotes, backslashes). A line that needs a shell (pipes, `;`, `&&`,
  * variables, redirections, globs) runs with `/bin/sh -c` when the image has one; else it is
- * refused at start-up.
+ * refused at start-up. `option` names the option in the message of a line that does not parse.
  */
-export function splitCommandLine(line: string, what: string, shellAvailable: () => boolean): string[] {
-  assertParses(line, what);
+export function splitCommandLine(line: string, what: string, shellAvailable: () => boolean, option = what): string[] {
+  assertParses(line, option);
   const words = splitSimple(line);
   if (words && words.length > 0) return words;
   if (words && words.length === 0) throw new UsageError(`${what}: empty command`);

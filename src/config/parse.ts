@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { CheckTarget, CommandLine, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
-import { assertParses, splitCommandLine } from './command-line';
+import { splitCommandLine } from './command-line';
 import { OPTIONS, OptionSpec, envName, environmentOnly, takesValue } from './options';
 import {
   UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize, parseWaitTarget,
@@ -205,8 +205,7 @@ function checkTargets(src: Source, prefix: 'ready' | 'live', shell: () => boolea
   const exec = src.list(`${prefix}-exec`);
   for (const text of exec.items) {
     if (text.trim() === '') throw new UsageError(`${exec.what}: empty command`);
-    assertParses(text, exec.what);
-    out.push({ type: 'exec', text, argv: splitCommandLine(text, `${exec.what} "${text}"`, shell) });
+    out.push({ type: 'exec', text, argv: splitCommandLine(text, `${exec.what} "${text}"`, shell, exec.what) });
   }
   return out;
 }
@@ -261,11 +260,9 @@ export function parseInvocation(
     remapExit.set(from, to);
   }
   const post = src.value('post-start');
-  if (post) assertParses(post.text, post.what);
   const postStart: CommandLine | undefined = post && { text: post.text, argv: splitCommandLine(post.text, post.what, shell) };
   const pre = src.list('pre-stop');
-  for (const text of pre.items) assertParses(text, pre.what);
-  const preStop = pre.items.map((text, i): CommandLine => ({ text, argv: splitCommandLine(text, `${pre.what} #${i + 1}`, shell) }));
+  const preStop = pre.items.map((text, i): CommandLine => ({ text, argv: splitCommandLine(text, `${pre.what} #${i + 1}`, shell, pre.what) }));
   const wait = src.list('wait-for');
   const config: Config = {
     command,
