@@ -23,7 +23,7 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { createServer, AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-import { REPO } from './helpers/binary';
+import { REPO } from '../support/binary';
 import { PYTHON, fixture } from '../support/pid1';
 
 const BINARY = path.join(REPO, 'dist', 'hainit-linux-arm64');

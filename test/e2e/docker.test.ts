@@ -1,6 +1,6 @@
 /**
  * hainit where users meet it: `ENTRYPOINT ["/hainit", "--"]` in an image run by a real Docker
- * engine (test/helpers/docker.ts starts its own dockerd). Where it compares, the same app also runs
+ * engine (support/docker.ts starts its own dockerd). Where it compares, the same app also runs
  * under `docker run --init` (Debian's docker-init is tini) and the two results are printed side by
  * side; the assertions are the documented behaviour (README: Exit codes, The shutdown sequence).
  */
@@ -8,8 +8,8 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { REPO } from '../helpers/binary';
-import { Engine, Images, NONET, buildFrom, images, needEngine, waitInspect } from '../helpers/docker';
+import { REPO } from '../../support/binary';
+import { Engine, Images, NONET, buildFrom, images, needEngine, waitInspect } from '../../support/docker';
 
 /** the probe endpoint of the image's HEALTHCHECK, and readiness = the example app's port */
 const PROBES = ['-e', 'HAINIT_HEALTH_LISTEN=127.0.0.1:8558', '-e', 'HAINIT_READY_TCP=8080'];

@@ -18,8 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { REPO } from '../helpers/binary';
-import { Engine, Images, NODE24, copyWithLibs, images, importRoot, needEngine, waitInspect } from '../helpers/docker';
+import { REPO } from '../../support/binary';
+import { Engine, Images, NODE24, copyWithLibs, images, importRoot, needEngine, waitInspect } from '../../support/docker';
 
 /** Debian packages whose files make the build stage's stand-in (with the libraries ldd names). */
 const BUILD_PACKAGES = [

@@ -18,7 +18,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 
-import { Engine, Images, images, needEngine } from '../helpers/docker';
+import { Engine, Images, images, needEngine } from '../../support/docker';
 
 const POLL_MS = 100;
 const LAG_MS = 1000;
