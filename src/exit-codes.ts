@@ -1,4 +1,6 @@
 /** Exit codes, as documented in README.md ("Exit codes"), and the error that means 125. */
+export const EXIT_OK = 0;
+export const EXIT_PROBE_FAILED = 1; // hainit probe: the check failed
 export const EXIT_USAGE = 125; // hainit's own error: bad option or value, port busy, timeouts
 export const EXIT_CANNOT_EXECUTE = 126;
 export const EXIT_NOT_FOUND = 127;

@@ -16,6 +16,7 @@
  * init while init has the default disposition, i.e. before Node has started and hainit installed
  * its handlers. Send signals only after the child said it is ready (`waitForOutput`).
  */
+import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -63,6 +64,15 @@ export interface HainitResult {
   /** from spawn to exit */
   ms: number;
   timedOut: boolean;
+}
+
+/** hainit's own usage error: 125, nothing on stdout, one line on stderr that names `value`. */
+export function assertUsageError(r: HainitResult, value: string): void {
+  assert.equal(r.code, 125, `exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `exactly one line on stderr, got:\n${r.stderr}`);
+  assert.ok(lines[0].includes(value), `stderr names ${JSON.stringify(value)}: ${r.stderr}`);
 }
 
 export interface Running {
