@@ -66,6 +66,52 @@ export interface HainitResult {
   timedOut: boolean;
 }
 
+/**
+ * hainit's own account of a shutdown, read from its log lines (README "The shutdown sequence"):
+ * each step in hainit's milliseconds since the shutdown began. What a test reads here is what
+ * hainit did and when by its own clock, so a loaded machine (python3 starting slowly, a signal
+ * delivered late, the test's own timers) does not move the figures. Absent: the step never came.
+ */
+export interface ShutdownLog {
+  /** "shutdown: delay over after N ms" */
+  delayOverMs?: number;
+  /** "shutdown: sending SIGX to the child after N ms" */
+  stopSignal?: string;
+  stopSignalMs?: number;
+  /** "the child did not exit within the grace period: SIGKILL to K process(es) after N ms" */
+  sigkillMs?: number;
+  /** "shutdown: done in N ms, exit code C" */
+  doneMs?: number;
+  code?: number;
+}
+
+export function shutdownLog(stderr: string): ShutdownLog {
+  const num = (re: RegExp): number | undefined => {
+    const m = re.exec(stderr);
+    return m ? Number(m[1]) : undefined;
+  };
+  const stop = /shutdown: sending (SIG\w+) to the child after (\d+) ms/.exec(stderr);
+  const done = /shutdown: done in (\d+) ms, exit code (\d+)/.exec(stderr);
+  return {
+    delayOverMs: num(/shutdown: delay over after (\d+) ms/),
+    stopSignal: stop?.[1],
+    stopSignalMs: stop ? Number(stop[2]) : undefined,
+    sigkillMs: num(/within the grace period: SIGKILL to \d+ process\(es\) after (\d+) ms/),
+    doneMs: done ? Number(done[1]) : undefined,
+    code: done ? Number(done[2]) : undefined,
+  };
+}
+
+/** Each pattern matches `text` after where the one before it matched: the order things happened in. */
+export function assertInOrder(text: string, patterns: readonly RegExp[]): void {
+  let from = 0;
+  for (const re of patterns) {
+    const m = new RegExp(re.source, re.flags.replace('g', '')).exec(text.slice(from));
+    assert.ok(m, `${re} after ${JSON.stringify(text.slice(Math.max(0, from - 80), from))}, in:\n${text}`);
+    from += m.index + m[0].length;
+  }
+}
+
 /** hainit's own usage error: 125, nothing on stdout, one line on stderr that names `value`. */
 export function assertUsageError(r: HainitResult, value: string): void {
   assert.equal(r.code, 125, `exit code (stderr: ${r.stderr})`);
