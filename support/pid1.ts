@@ -102,6 +102,17 @@ export function shutdownLog(stderr: string): ShutdownLog {
   };
 }
 
+/** hainit's log lines under --log-format json, each with its own time (ms since the epoch, hainit's clock). */
+export function jsonLog(stderr: string): { ms: number; msg: string; [field: string]: unknown }[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      const o = JSON.parse(l) as { time: string; msg: string };
+      return { ...o, ms: Date.parse(o.time) };
+    });
+}
+
 /** Each pattern matches `text` after where the one before it matched: the order things happened in. */
 export function assertInOrder(text: string, patterns: readonly RegExp[]): void {
   let from = 0;
