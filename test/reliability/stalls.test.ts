@@ -255,6 +255,7 @@ describe('reliability: hook output of any size', function () {
     assert.ok(pieces.every((l) => new RegExp(`post-start: x{1,${MAX_LINE_CHARS}}( continued=true)?$`).test(l)), `a piece longer than ${MAX_LINE_CHARS} characters`);
     assert.equal(pieces.filter((l) => !l.endsWith(' continued=true')).length, 1, 'exactly the last piece is not marked continued');
     assert.ok(peakKb < 150 * 1024, `hainit peak RSS ${peakKb} kB`);
+    // a probe's answer time is the kubelet's contract (its timeoutSeconds, 1 s)
     assert.ok(Math.max(...lat) < 1000, `/livez took up to ${Math.max(...lat)} ms while the hook wrote`);
   });
 });
@@ -282,6 +283,8 @@ describe('reliability: a log reader that never reads', function () {
       console.log(`      ${kind}${uid ? ` as uid ${uid}` : ''}: ${result.full_at} bytes unread; hainit exited ${result.code} ${result.term_to_exit_ms} ms after SIGTERM`);
       assert.ok(result.exited, `hainit still running ${result.term_to_exit_ms} ms after SIGTERM`);
       assert.equal(result.code, 137);
+      // Timed on purpose: exiting by the grace period whatever the log reader does is the contract,
+      // and hainit's own lines cannot be read here (nobody reads its stderr: that is the test).
       assert.ok(result.term_to_exit_ms <= 3500, `hainit exited ${result.term_to_exit_ms} ms after SIGTERM (grace period 3 s)`);
       assert.match(stdout, /^app-started$/m, "the app's own stdout");
     });
