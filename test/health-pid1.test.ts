@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { AddressInfo, Server, Socket, createServer, connect } from 'node:net';
+import { freePort } from '../support/load';
 import { cleanEnv, fixture, runHainit, startHainit, Running } from '../support/pid1';
 
 interface Answer { status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }
@@ -20,14 +21,6 @@ function request(port: number, path: string, opts: { method?: string; headers?: 
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
   const t0 = Date.now();

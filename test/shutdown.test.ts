@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createServer, Server } from 'node:net';
-import { AddressInfo } from 'node:net';
+import { freePort } from '../support/load';
 import { assertInOrder, cleanEnv, fixture, runHainit, shutdownLog, startHainit } from '../support/pid1';
 
 const py = (name: string) => ['python3', fixture(name)];
@@ -201,11 +201,3 @@ describe('start-up: --wait-for and --post-start', function () {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -2,9 +2,9 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
-import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../support/load';
 import { cleanEnv, fixture, runHainit, sleep, startHainit, waitUntil } from '../support/pid1';
 
 const MiB = 2 ** 20;
@@ -20,14 +20,6 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `start <ms>` lines of crash.py: when each child started. */
 function starts(stdout: string): number[] {
