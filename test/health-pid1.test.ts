@@ -130,6 +130,7 @@ describe('probe endpoint, hainit as PID 1', function () {
     for (let i = 0; i < 10; i++) {
       for (const path of ['/livez', '/readyz', '/healthz', '/metrics']) {
         const r = await request(port, path);
+        // a probe's answer time is the contract: the kubelet's bound (README "Reliability": p99 < 500 ms)
         assert.ok(r.ms < 500, `${path} took ${r.ms} ms`);
       }
     }
@@ -150,7 +151,7 @@ describe('probe endpoint, hainit as PID 1', function () {
       for (let i = 0; i < 10; i++) {
         const r = await request(port, '/livez');
         assert.equal(r.status, 200);
-        assert.ok(r.ms < 500, `probe took ${r.ms} ms with 50 slow clients`);
+        assert.ok(r.ms < 500, `probe took ${r.ms} ms with 50 slow clients`); // the kubelet's bound, as above
       }
     } finally {
       for (const s of slow) s.destroy();
