@@ -1,7 +1,16 @@
 /** Exit codes, as documented in README.md ("Exit codes"), and the error that means 125. */
+export const EXIT_OK = 0;
+export const EXIT_PROBE_FAILED = 1; // hainit probe: the check failed
 export const EXIT_USAGE = 125; // hainit's own error: bad option or value, port busy, timeouts
 export const EXIT_CANNOT_EXECUTE = 126;
 export const EXIT_NOT_FOUND = 127;
+/** The grace period ended with no status of the child's: 128 + SIGKILL, as if it had been killed. */
+export const EXIT_GRACE_OVER = 137;
+
+/** 128+N: how a shell reports death by signal N (and hainit a stop before the child started). */
+export function exitCodeOfSignal(signal: number): number {
+  return 128 + signal;
+}
 
 export interface ExitStatus {
   readonly code: number | null;
@@ -10,7 +19,7 @@ export interface ExitStatus {
 
 /** The child's code, or 128+N when signal N killed it (as a shell reports it). */
 export function exitCodeOf(status: ExitStatus): number {
-  return status.code ?? 128 + (status.signal ?? 0);
+  return status.code ?? exitCodeOfSignal(status.signal ?? 0);
 }
 
 /** --remap-exit, applied last. */

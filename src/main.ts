@@ -14,7 +14,7 @@ import { Reaper } from './reaper/reaper';
 import { realClock } from './runtime/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
-import { EXIT_USAGE } from './exit-codes';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
 
@@ -35,8 +35,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const invocation = readInvocation(argv);
   if (invocation === undefined) return exit(EXIT_USAGE, addon);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
-  if (invocation.kind === 'help') return void writeAll(1, helpText(VERSION));
-  if (invocation.kind === 'version') return void writeAll(1, `hainit version ${VERSION}\n`);
+  if (invocation.kind === 'help' || invocation.kind === 'version') {
+    writeAll(1, invocation.kind === 'help' ? helpText(VERSION) : `hainit version ${VERSION}\n`);
+    return exit(EXIT_OK, addon);
+  }
   const { config } = invocation;
   const log = new Logger(config.logLevel, config.logFormat);
   for (const w of invocation.warnings) log.warn(w);
@@ -88,18 +90,25 @@ async function main(argv: readonly string[]): Promise<void> {
   return exit(code, addon);
 }
 
-async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
-  // `hainit ps | head` must not die of EPIPE; exitCode (not exit()) lets piped output drain.
-  process.stdout.on('error', () => undefined);
+/**
+ * `hainit ps` and `hainit probe`: each returns its exit code, having written at most one line to
+ * stderr (the failure, or the bad argument named, with 125), and leaves through exit() like hainit.
+ */
+async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<never> {
+  const err = (s: string) => outputFor(2).write(s);
   if (name === 'ps') {
     const { psMain } = require('./forensics/ps') as typeof import('./forensics/ps');
-    process.exitCode = psMain(args, (s) => process.stdout.write(s));
-  } else {
-    const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
-    // exit(), not exitCode: a name lookup still running in libuv's pool (a dead DNS server) must
-    // not keep a Docker HEALTHCHECK alive past --timeout; stderr on a pipe is written synchronously.
-    process.exit(await probeMain(args, (s) => process.stderr.write(s)));
+    // A stream, so a slow reader gets the whole table (the pipe may be non-blocking); `hainit ps |
+    // head` must not die of EPIPE; exit waits until the stream has handed everything to the kernel.
+    const stdout = process.stdout.on('error', () => undefined);
+    const code = psMain(args, (s) => stdout.write(s), err);
+    await new Promise((resolve) => stdout.write('', resolve));
+    return exit(code);
   }
+  const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
+  // exit() does not wait for a name lookup still running in libuv's pool (a dead DNS server): a
+  // Docker HEALTHCHECK is not kept alive past --timeout.
+  return exit(await probeMain(args, (s) => writeAll(1, s), err));
 }
 
 /** Bad input: one line on stderr naming the value (the caller exits 125). */

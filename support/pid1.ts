@@ -16,6 +16,7 @@
  * init while init has the default disposition, i.e. before Node has started and hainit installed
  * its handlers. Send signals only after the child said it is ready (`waitForOutput`).
  */
+import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -63,6 +64,72 @@ export interface HainitResult {
   /** from spawn to exit */
   ms: number;
   timedOut: boolean;
+}
+
+/**
+ * hainit's own account of a shutdown, read from its log lines (README "The shutdown sequence"):
+ * each step in hainit's milliseconds since the shutdown began. What a test reads here is what
+ * hainit did and when by its own clock, so a loaded machine (python3 starting slowly, a signal
+ * delivered late, the test's own timers) does not move the figures. Absent: the step never came.
+ */
+export interface ShutdownLog {
+  /** "shutdown: delay over after N ms" */
+  delayOverMs?: number;
+  /** "shutdown: sending SIGX to the child after N ms" */
+  stopSignal?: string;
+  stopSignalMs?: number;
+  /** "the child did not exit within the grace period: SIGKILL to K process(es) after N ms" */
+  sigkillMs?: number;
+  /** "shutdown: done in N ms, exit code C" */
+  doneMs?: number;
+  code?: number;
+}
+
+export function shutdownLog(stderr: string): ShutdownLog {
+  const num = (re: RegExp): number | undefined => {
+    const m = re.exec(stderr);
+    return m ? Number(m[1]) : undefined;
+  };
+  const stop = /shutdown: sending (SIG\w+) to the child after (\d+) ms/.exec(stderr);
+  const done = /shutdown: done in (\d+) ms, exit code (\d+)/.exec(stderr);
+  return {
+    delayOverMs: num(/shutdown: delay over after (\d+) ms/),
+    stopSignal: stop?.[1],
+    stopSignalMs: stop ? Number(stop[2]) : undefined,
+    sigkillMs: num(/within the grace period: SIGKILL to \d+ process\(es\) after (\d+) ms/),
+    doneMs: done ? Number(done[1]) : undefined,
+    code: done ? Number(done[2]) : undefined,
+  };
+}
+
+/** hainit's log lines under --log-format json, each with its own time (ms since the epoch, hainit's clock). */
+export function jsonLog(stderr: string): { ms: number; msg: string; [field: string]: unknown }[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      const o = JSON.parse(l) as { time: string; msg: string };
+      return { ...o, ms: Date.parse(o.time) };
+    });
+}
+
+/** Each pattern matches `text` after where the one before it matched: the order things happened in. */
+export function assertInOrder(text: string, patterns: readonly RegExp[]): void {
+  let from = 0;
+  for (const re of patterns) {
+    const m = new RegExp(re.source, re.flags.replace('g', '')).exec(text.slice(from));
+    assert.ok(m, `${re} after ${JSON.stringify(text.slice(Math.max(0, from - 80), from))}, in:\n${text}`);
+    from += m.index + m[0].length;
+  }
+}
+
+/** hainit's own usage error: 125, nothing on stdout, one line on stderr that names `value`. */
+export function assertUsageError(r: HainitResult, value: string): void {
+  assert.equal(r.code, 125, `exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `exactly one line on stderr, got:\n${r.stderr}`);
+  assert.ok(lines[0].includes(value), `stderr names ${JSON.stringify(value)}: ${r.stderr}`);
 }
 
 export interface Running {

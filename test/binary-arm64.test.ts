@@ -20,10 +20,10 @@
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
-import { createServer, AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
-import { REPO } from './helpers/binary';
+import { REPO } from '../support/binary';
+import { freePort } from '../support/load';
 import { PYTHON, fixture } from '../support/pid1';
 
 const BINARY = path.join(REPO, 'dist', 'hainit-linux-arm64');
@@ -48,14 +48,6 @@ function ensureArm64(): string | undefined {
 const run = (args: string[], opts: { input?: string } = {}) =>
   spawnSync(QEMU[0], [...QEMU.slice(1), BINARY, ...args], { encoding: 'utf8', timeout: 60_000, ...opts });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** hainit-linux-arm64 running: its output so far, and a wait for a line. */
 function start(args: string[], prefix: string[] = []) {

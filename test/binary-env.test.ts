@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { BINARY, needBinary } from './helpers/binary';
+import { BINARY, needBinary } from '../support/binary';
 
 describe('dist/hainit and the Node variables meant for the application', function () {
   this.timeout(60_000);

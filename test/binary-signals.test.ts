@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { BINARY, REPO, needBinary } from './helpers/binary';
+import { BINARY, REPO, needBinary } from '../support/binary';
 import { PYTHON } from '../support/pid1';
 
 const LAUNCH = path.join(REPO, 'test', 'fixtures', 'sigstate.py');

@@ -14,7 +14,7 @@ import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { ADDON, BINARY, REPO, ensureBinary, needBinary } from './helpers/binary';
+import { ADDON, BINARY, REPO, ensureBinary, needBinary } from '../support/binary';
 
 /** Prepares the mounts inside the new mount namespace, then becomes `chroot ROOT /hainit ARGS`.
  * Runs on the host side, before the chroot: the root itself has no shell. */

@@ -6,18 +6,9 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanEnv, HainitResult, mapLimit, PYTHON, runHainit } from '../support/pid1';
+import { assertUsageError, cleanEnv, mapLimit, PYTHON, runHainit } from '../support/pid1';
 
 const PY_SELF_KILL = 'import os, sys; os.kill(os.getpid(), int(sys.argv[1]))';
-
-/** hainit's own usage error: 125, nothing on stdout, one line on stderr that names `value`. */
-function assertUsageError(r: HainitResult, value: string): void {
-  assert.equal(r.code, 125, `exit code (stderr: ${r.stderr})`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `exactly one line on stderr, got:\n${r.stderr}`);
-  assert.ok(lines[0].includes(value), `stderr names ${JSON.stringify(value)}: ${r.stderr}`);
-}
 
 describe('exit codes', function () {
   this.timeout(90_000);

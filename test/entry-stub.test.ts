@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { REPO } from './helpers/binary';
+import { REPO } from '../support/binary';
 
 const ARCHES = [
   { arch: 'x86_64', cc: 'cc', run: [] as string[] },

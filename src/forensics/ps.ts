@@ -1,6 +1,7 @@
 import { PS_OPTIONS } from '../config/options';
 import { parseSubcommand } from '../config/parse';
 import { UsageError } from '../config/values';
+import { EXIT_OK, EXIT_USAGE } from '../exit-codes';
 import { isZombie, listPids } from '../proc/procfs';
 import { formatBytes } from '../units';
 import { Clock, ProcessInfo, readClock, readProcess, signalNames } from './process';
@@ -198,9 +199,9 @@ export function readProcessTable(procRoot: string, clock: Clock = readClock(proc
 
 /**
  * `args` are the words after `ps`. `out` receives stdout text verbatim (newlines included), `err`
- * one-line errors for stderr. Returns the exit code.
+ * one-line errors for stderr. Returns the exit code; main exits with it.
  */
-export function psMain(args: string[], out: (s: string) => void, err: (s: string) => void = (s) => process.stderr.write(s)): number {
+export function psMain(args: string[], out: (s: string) => void, err: (s: string) => void): number {
   let values: Record<string, unknown>;
   try {
     const parsed = parseSubcommand(args, PS_OPTIONS);
@@ -210,24 +211,24 @@ export function psMain(args: string[], out: (s: string) => void, err: (s: string
     if (!(e instanceof UsageError)) throw e;
     const unknown = /^Unknown option '([^']*)'/.exec(e.message);
     err(`hainit ps: ${unknown ? `unknown argument '${unknown[1]}'` : e.message.replace(/^Option '--proc <value>' argument missing$/, '--proc needs a directory')} (${PS_USAGE})\n`);
-    return 125;
+    return EXIT_USAGE;
   }
   if (values.help) {
     out(`${PS_USAGE}\nThe process tree from /proc: pid, ppid, state (Z = zombie), age, RSS, command line,\nand the signals each process catches, ignores and blocks. Reads only.\n`);
-    return 0;
+    return EXIT_OK;
   }
   const json = values.json === true;
   const dir = values.proc as string | undefined;
   if (dir === '') {
     err(`hainit ps: --proc needs a directory (${PS_USAGE})\n`);
-    return 125;
+    return EXIT_USAGE;
   }
   const procRoot = dir === undefined ? '/proc' : dir.replace(/\/+$/, '') || '/';
   const procs = readProcessTable(procRoot);
   if (!procs) {
     err(`hainit ps: cannot list ${procRoot}: is proc mounted there?\n`);
-    return 125;
+    return EXIT_USAGE;
   }
   out(json ? `${JSON.stringify(toJson(procs), null, 2)}\n` : renderText(procs));
-  return 0;
+  return EXIT_OK;
 }

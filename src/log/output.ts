@@ -264,8 +264,8 @@ export function outputFor(fd: number): LogOutput {
     o = new LogOutput(fd);
     outputs.set(fd, o);
     const out = o;
-    // process.exit() (start-up errors, the grace period's hard timer) runs this; exitNow does not
-    // (main flushes first).
+    // main's exit() flushes first, then leaves by exitNow, or by process.exit() where the addon
+    // could not be loaded (and for the subcommands); this is for anything else that ends Node.
     process.on('exit', () => out.flushSync(exitFlushMs));
   }
   return o;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from '../exit-codes';
+import { EXIT_GRACE_OVER, EXIT_USAGE, ExitStatus, exitCodeOf, exitCodeOfSignal, remapExit } from '../exit-codes';
 
 /**
  * hainit's life as one state machine (STYLE.md: "one lifecycle state machine owns the truth").
@@ -95,12 +95,12 @@ export function decideExitCode(ending: Ending, override: number | undefined, rem
     case 'stopped-before-start':
       // 128+N as if hainit had died of the signal (143 for SIGTERM): the container was stopped,
       // it did not fail (not 125), and it never did its work (not 0).
-      return 128 + ending.signal;
+      return exitCodeOfSignal(ending.signal);
     case 'dependencies-missing':
       return EXIT_USAGE;
     case 'child-exited':
       return override ?? remapExit(exitCodeOf(ending.status), remap);
     case 'grace-over':
-      return override ?? (ending.status ? remapExit(exitCodeOf(ending.status), remap) : 137);
+      return override ?? (ending.status ? remapExit(exitCodeOf(ending.status), remap) : EXIT_GRACE_OVER);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * hainit where users meet it: `ENTRYPOINT ["/hainit", "--"]` in an image run by a real Docker
- * engine (test/helpers/docker.ts starts its own dockerd). Where it compares, the same app also runs
+ * engine (support/docker.ts starts its own dockerd). Where it compares, the same app also runs
  * under `docker run --init` (Debian's docker-init is tini) and the two results are printed side by
  * side; the assertions are the documented behaviour (README: Exit codes, The shutdown sequence).
  */
@@ -8,8 +8,9 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { REPO } from '../helpers/binary';
-import { Engine, Images, NONET, buildFrom, images, needEngine, waitInspect } from '../helpers/docker';
+import { REPO } from '../../support/binary';
+import { assertInOrder } from '../../support/pid1';
+import { Engine, Images, NONET, buildFrom, images, needEngine, waitInspect } from '../../support/docker';
 
 /** the probe endpoint of the image's HEALTHCHECK, and readiness = the example app's port */
 const PROBES = ['-e', 'HAINIT_HEALTH_LISTEN=127.0.0.1:8558', '-e', 'HAINIT_READY_TCP=8080'];
@@ -93,7 +94,8 @@ describe('e2e: Docker, ENTRYPOINT ["/hainit", "--"]', function () {
       await waitLogs(e, id, /ready/);
       const r = stop(e, id, 10);
       results.push(`${mode} ${init ? '--init' : 'hainit'}: ${r.ms.toFixed(0)} ms exit ${r.code}`);
-      return r;
+      const logs = e.docker(['logs', id]);
+      return { ...r, logs: logs.stdout.toString() + logs.stderr.toString() };
     };
     const hExit = await run('exit-on-term', false);
     const tExit = await run('exit-on-term', true);
@@ -102,11 +104,15 @@ describe('e2e: Docker, ENTRYPOINT ["/hainit", "--"]', function () {
     console.log(`      docker stop -t 10: ${results.join('; ')}`);
     assert.equal(hExit.code, 0);
     assert.equal(tExit.code, 0);
-    assert.ok(hExit.ms < 5000, 'the app exits on TERM: no wait for the grace period');
+    // the app exits on TERM: its exit ended the shutdown, no wait for the grace period (hainit's own lines)
+    assert.doesNotMatch(hExit.logs, /SIGKILL/);
+    assertInOrder(hExit.logs, [/shutdown: SIGTERM from/, /shutdown: done in \d+ ms, exit code 0/]);
     // hainit's grace period (3 s; SIGKILL at three quarters of it for grace periods under 4 s)
-    // ends the container before Docker's 10 s: the exit code is hainit's 137, not Docker's SIGKILL.
+    // ends the container before Docker's 10 s: the 137 is hainit's (it says so, and was alive to
+    // say it), not Docker's SIGKILL. Before Docker's SIGKILL is the contract, so it is also timed.
     assert.equal(hIgnore.code, 137);
-    assert.ok(hIgnore.ms >= 2000 && hIgnore.ms < 6000, `${hIgnore.ms} ms`);
+    assertInOrder(hIgnore.logs, [/did not exit within the grace period: SIGKILL/, /shutdown: done in \d+ ms, exit code 137/]);
+    assert.ok(hIgnore.ms >= 2000 && hIgnore.ms < 9500, `${hIgnore.ms} ms`);
     assert.equal(tIgnore.code, 137);
     assert.ok(tIgnore.ms >= 9500, `tini: Docker's SIGKILL at 10 s, ${tIgnore.ms} ms`);
   });
@@ -193,7 +199,9 @@ describe('e2e: Docker, ENTRYPOINT ["/hainit", "--"]', function () {
     const logs = await waitLogs(e, id, /listening[\s\S]*listening/);
     assert.equal((logs.match(/app: drained, bye/g) ?? []).length, 1, logs);
     assert.notEqual(e.ok(['inspect', '-f', '{{.State.StartedAt}}', id]).trim(), started);
-    assert.ok(ms < 9000, `restarted in ${ms} ms: before docker's SIGKILL`);
+    // before docker's SIGKILL: hainit itself finished the shutdown (killed, it could not have said so)
+    assert.match(logs, /shutdown: done in \d+ ms, exit code 0/);
+    assert.doesNotMatch(logs, /SIGKILL/);
     console.log(`      docker restart -t 10 with a 1 s shutdown delay: ${ms} ms`);
   });
 

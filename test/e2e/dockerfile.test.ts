@@ -18,8 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { REPO } from '../helpers/binary';
-import { Engine, Images, NODE24, copyWithLibs, images, importRoot, needEngine, waitInspect } from '../helpers/docker';
+import { REPO } from '../../support/binary';
+import { Engine, Images, NODE24, copyWithLibs, images, importRoot, needEngine, waitInspect } from '../../support/docker';
 
 /** Debian packages whose files make the build stage's stand-in (with the libraries ldd names). */
 const BUILD_PACKAGES = [
@@ -178,9 +178,10 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
     assert.equal(await waitInspect(e, id, '{{.State.Health.Status}}', ['unhealthy'], 4500), 'unhealthy', 'during the 5 s shutdown delay');
     await new Promise((r) => stopping.on('close', r));
     const ms = Date.now() - t0;
+    // 0 is the app's own exit after its drain: Docker's SIGKILL at 30 s would have made it 137
     assert.equal(e.ok(['inspect', '-f', '{{.State.ExitCode}}', id]).trim(), '0');
     assert.match(e.ok(['logs', id]), /app: drained, bye/);
-    assert.ok(ms >= 4500 && ms < 30_000, `${ms} ms: the 5 s delay, then a drain well before docker stop's 30 s`);
+    assert.ok(ms >= 4500, `${ms} ms: the 5 s delay first`);
     console.log(`      docker stop -t 30: unhealthy during the delay, exited 0 after ${ms} ms`);
   });
 

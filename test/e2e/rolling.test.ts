@@ -18,7 +18,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
 
-import { Engine, Images, images, needEngine } from '../helpers/docker';
+import { Engine, Images, images, needEngine } from '../../support/docker';
 
 const POLL_MS = 100;
 const LAG_MS = 1000;
@@ -183,8 +183,9 @@ describe('e2e: a rolling update behind a load balancer that follows /readyz', fu
     assert.ok(load.total > 200, `steady traffic: ${load.total} requests`);
     assert.equal(load.failed, 0);
     for (const s of stops) {
+      // 0 is the app's own exit: Docker's SIGKILL at 10 s would have made it 137
       assert.equal(s.code, 0, 'the app drained and exited by itself');
-      assert.ok(s.ms >= 2000 && s.ms < 10_000, `${s.ms} ms: after the delay, before Docker's SIGKILL`);
+      assert.ok(s.ms >= 2000, `${s.ms} ms: after the delay`);
     }
   });
 

@@ -10,8 +10,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { ADDON, BINARY, REPO, ensureBinary } from '../helpers/binary';
-import { BUSYBOX, NODE24, RUNC, copyWithLibs } from '../helpers/docker';
+import { ADDON, BINARY, REPO, ensureBinary } from '../../support/binary';
+import { BUSYBOX, NODE24, RUNC, copyWithLibs } from '../../support/docker';
 import { isZombie, readStat } from '../../src/proc/procfs';
 import { childrenOf } from '../../src/proc/tree';
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { PsJson } from '../../src/forensics/ps';
-import { killStarted, startFixture } from '../helpers/forensics';
+import { killStarted, startFixture } from '../../support/forensics';
 
 const REPO = path.resolve(__dirname, '../../..');
 

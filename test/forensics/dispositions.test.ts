@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readSignalSets, shellWarning, startupWarnings, stopSignalWarnings } from '../../src/forensics/dispositions';
 import { childrenOf } from '../../src/proc/tree';
-import { fakeProc, killStarted, maskOf, startFixture, startProcess, waitUntil } from '../helpers/forensics';
+import { fakeProc, killStarted, maskOf, startFixture, startProcess, waitUntil } from '../../support/forensics';
 
 const HUP = 1;
 const USR1 = 10;

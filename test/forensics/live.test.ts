@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { psMain, PsJson } from '../../src/forensics/ps';
-import { killStarted, startFixture, waitUntil } from '../helpers/forensics';
+import { killStarted, startFixture, waitUntil } from '../../support/forensics';
 
 function ps(args: string[]): { code: number; out: string } {
   let out = '';

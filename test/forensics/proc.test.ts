@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { decodeSignalMask, readArgv, readProcess, readSignalSetsAt, signalNames } from '../../src/forensics/process';
 import { buildTree, flattenTree, formatAge, psMain, readProcessTable, renderText, toJson } from '../../src/forensics/ps';
 import { formatBytes } from '../../src/units';
-import { fakeProc, FakeProcess, maskOf } from '../helpers/forensics';
+import { fakeProc, FakeProcess, maskOf } from '../../support/forensics';
 
 const CLOCK = { uptimeSeconds: 1000, clockTicks: 100, pageSize: 4096 };
 

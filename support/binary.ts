@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
-export const REPO = path.resolve(__dirname, '../../..');
+export const REPO = path.resolve(__dirname, '../..');
 export const BINARY = path.join(REPO, 'dist', 'hainit');
 export const ADDON = path.join(REPO, 'build', 'Release', 'hainit.node');
 

@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FIXTURES, PYTHON } from '../../support/pid1';
+import { FIXTURES, PYTHON } from './pid1';
 
 const started: ChildProcess[] = [];
 

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 import { ADDON, BINARY, REPO, ensureBinary } from './binary';
-import { isZombie, readStat } from '../../src/proc/procfs';
+import { isZombie, readStat } from '../src/proc/procfs';
 
 export const DOCKER = '/usr/bin/docker';
 export const DOCKERD = '/usr/sbin/dockerd';
