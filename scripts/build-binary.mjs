@@ -28,7 +28,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle, train } from './bundle.mjs';
-import { patchEntry } from './patch-entry.mjs';
+import { AARCH64_MAX_PAGE, alignForLargePages, pageConflicts, patchEntry } from './patch-entry.mjs';
 import { buildStub } from './entry-stub.mjs';
 import { prebuild } from './prebuild.mjs';
 
@@ -179,7 +179,11 @@ run(process.execPath, [require.resolve('postject/dist/cli.js'), staging, 'NODE_S
 // 5. The entry stub, after postject: it rewrites the program headers.
 try {
   const stub = buildStub({ arch: T.stubArch, work });
+  // aarch64 kernels may have 16 or 64 KiB pages: the table goes where its segment is alone in its pages
+  if (arch === 'arm64' && alignForLargePages(staging, stub.code.length + 64)) console.log(`build-binary: program header table moved to a segment of its own on ${AARCH64_MAX_PAGE / 1024} KiB pages`);
   const at = patchEntry(staging, stub.code, stub.jump);
+  const conflicts = arch === 'arm64' ? pageConflicts(readFileSync(staging), AARCH64_MAX_PAGE) : [];
+  if (conflicts.length) throw new Error(`${staging} would not load on ${AARCH64_MAX_PAGE / 1024} KiB pages: ${conflicts.join('; ')}`);
   console.log(`build-binary: entry stub at 0x${at.stub.toString(16)}, then Node's entry 0x${at.entry.toString(16)}`);
 } catch (e) {
   console.error(`build-binary: ${e.message}`);

@@ -19,7 +19,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { REPO } from '../support/binary';
@@ -86,6 +86,32 @@ describe('dist/hainit-linux-arm64 under qemu-aarch64-static', function () {
     const r = run(['--version']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^hainit version \d+\.\d+\.\d+/);
+  });
+
+  it('loads on 16 and 64 KiB pages: no segment shares a page with one of other permissions', () => {
+    // Raspberry Pi 5 and Asahi kernels use 16 KiB pages, RHEL's kernel-64k 64 KiB. The kernel maps
+    // each PT_LOAD rounded out to whole pages, in table order, so a segment sharing a page with one
+    // of other permissions overwrites part of it (qemu-user hides this: it maps page fragments with
+    // care). Checked on the file, as the kernel reads it.
+    const elf = readFileSync(BINARY);
+    const phoff = Number(elf.readBigUInt64LE(32));
+    const loads = Array.from({ length: elf.readUInt16LE(56) }, (_, i) => phoff + i * elf.readUInt16LE(54))
+      .filter((at) => elf.readUInt32LE(at) === 1 && elf.readBigUInt64LE(at + 40) > 0n)
+      .map((at) => ({ flags: elf.readUInt32LE(at + 4), offset: Number(elf.readBigUInt64LE(at + 8)), vaddr: Number(elf.readBigUInt64LE(at + 16)), memsz: Number(elf.readBigUInt64LE(at + 40)) }));
+    assert.ok(loads.length >= 3, 'PT_LOAD segments read');
+    for (const page of [0x4000, 0x10000]) {
+      for (const p of loads) assert.equal(p.vaddr % page, p.offset % page, `segment at 0x${p.vaddr.toString(16)}: address and offset differ within a ${page / 1024} KiB page`);
+      for (const a of loads) {
+        for (const b of loads) {
+          if (a === b || a.flags === b.flags) continue;
+          const shared = Math.floor(a.vaddr / page) < Math.ceil((b.vaddr + b.memsz) / page) && Math.floor(b.vaddr / page) < Math.ceil((a.vaddr + a.memsz) / page);
+          assert.ok(!shared, `segments at 0x${a.vaddr.toString(16)} and 0x${b.vaddr.toString(16)} (other permissions) share a ${page / 1024} KiB page`);
+        }
+      }
+      // and it runs where the page size it is told is that large (qemu -p: the C library, Node and V8 see it)
+      const r = spawnSync(QEMU[0], ['-p', String(page), ...QEMU.slice(1), BINARY, '--', 'sh', '-c', 'exit 3'], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 3, `with ${page / 1024} KiB pages: ${r.stderr}`);
+    }
   });
 
   it("passes the child's exit code through, 128+N for a signal, 125 for bad input; runs with its trained code cache", () => {
