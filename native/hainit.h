@@ -67,12 +67,14 @@ struct hainit_reaped {
   int32_t code;      /* exit code; -1 when a signal killed it */
   int32_t signo;     /* the signal that killed it, 0 when it exited */
   int32_t flags;     /* HAINIT_REAPED_* */
-  int64_t lived_ms;  /* from its start to now; -1 unknown or no details */
-  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty without details */
+  int64_t lived_ms;  /* from its start to now; -1 unknown or not named */
+  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty when not named */
 };
 #define HAINIT_REAPED_CORE 1
-/* want_details: read each zombie's name and start time from /proc before reaping it. */
-int reap_some(struct hainit_reaped *out, int max, int want_details);
+#define HAINIT_REAPED_NAMED 2 /* its name and start time were looked for (found or not) */
+/* The first `named` records: each zombie's name and start time read from /proc before it is
+ * reaped; the rest are reaped without (one waitpid each). */
+int reap_some(struct hainit_reaped *out, int max, int named);
 
 /* Job control when hainit is not PID 1 (see signals.c, reap.c). */
 int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -errno */

@@ -10,7 +10,7 @@ import { Logger, writeAll } from './log/logger';
 import { exitFlushTime, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
-import { Reaper } from './reaper/reaper';
+import { NAMES_PER_SECOND, Reaper } from './reaper/reaper';
 import { realClock } from './runtime/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
@@ -59,12 +59,14 @@ async function main(argv: readonly string[]): Promise<void> {
     if (rc < 0) log.warn(`cannot set the parent-death signal ${signalName(config.pdeathSignal)}`, { errno: -rc });
   }
 
-  const reaper = new Reaper(addon);
+  // A line per orphan (-v, -w) names every one; otherwise a storm's orphans past the budget
+  // are counted, not named (NAMES_PER_SECOND).
+  const reapLevel = config.warnOnReap ? 'warn' : 'debug';
+  const reaper = new Reaper(addon, { namesPerSecond: log.enabled(reapLevel) ? Infinity : NAMES_PER_SECOND });
   reaper.on('orphan', (s) => {
-    const level = config.warnOnReap ? 'warn' : 'debug';
-    if (!log.enabled(level)) return;
+    if (!log.enabled(reapLevel)) return;
     const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
-    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
+    log.write(reapLevel, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
   });
   router.on('childExited', () => reaper.reapNow());
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REAPED_CORE, REAPED_RECORD, decodeReaped, encodeReaped } from '../../src/reaper/record';
+import { REAPED_CORE, REAPED_NAMED, REAPED_RECORD, decodeReaped, encodeReaped, reapedNamed } from '../../src/reaper/record';
 import { RecordFlag, SIGNAL_RECORD, decodeSignalRecord } from '../../src/signals/record';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -24,7 +24,7 @@ function headerLayout(): Record<string, number> {
     size('reaped.size', 'struct hainit_reaped');
     for (const f of ['pid', 'code', 'signo', 'flags', 'lived_ms', 'comm']) off(`reaped.${f}`, 'struct hainit_reaped', f);
     fields.push(['reaped.comm_bytes', 'sizeof(((struct hainit_reaped *)0)->comm)']);
-    for (const c of ['HAINIT_REC_FORWARDED', 'HAINIT_REC_SELF', 'HAINIT_REC_TTY', 'HAINIT_REAPED_CORE']) {
+    for (const c of ['HAINIT_REC_FORWARDED', 'HAINIT_REC_SELF', 'HAINIT_REC_TTY', 'HAINIT_REAPED_CORE', 'HAINIT_REAPED_NAMED']) {
       fields.push([c, `(long)(${c})`]);
     }
     const program = [
@@ -59,13 +59,13 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     assert.deepEqual(RecordFlag, { forwarded: c.HAINIT_REC_FORWARDED, self: c.HAINIT_REC_SELF, tty: c.HAINIT_REC_TTY });
   });
 
-  it('struct hainit_reaped: size, every offset and the flag', () => {
+  it('struct hainit_reaped: size, every offset and the flags', () => {
     const R = REAPED_RECORD;
     assert.deepEqual(
       { size: R.size, pid: R.pid, code: R.code, signo: R.signo, flags: R.flags, livedMs: R.livedMs, comm: R.comm, commBytes: R.commBytes },
       { size: c['reaped.size'], pid: c['reaped.pid'], code: c['reaped.code'], signo: c['reaped.signo'], flags: c['reaped.flags'], livedMs: c['reaped.lived_ms'], comm: c['reaped.comm'], commBytes: c['reaped.comm_bytes'] },
     );
-    assert.equal(REAPED_CORE, c.HAINIT_REAPED_CORE);
+    assert.deepEqual([REAPED_CORE, REAPED_NAMED], [c.HAINIT_REAPED_CORE, c.HAINIT_REAPED_NAMED]);
   });
 
   it('decodes a signal record field by field', () => {
@@ -93,9 +93,11 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     put(0, 10, 3, 0, 0, 250n, 'sleep');
     put(1, 11, -1, 9, REAPED_CORE, -1n, 'abcdefghijklmnop');
     put(2, 12, 0, 0, 0, -1n, '');
+    b.writeInt32LE(REAPED_NAMED | REAPED_CORE, R.size + R.flags);
     assert.deepEqual(decodeReaped(b, 0), { pid: 10, code: 3, signal: null, core: false, comm: 'sleep', livedMs: 250 });
     assert.deepEqual(decodeReaped(b, 1), { pid: 11, code: null, signal: 9, core: true, comm: 'abcdefghijklmnop', livedMs: undefined });
     assert.deepEqual(decodeReaped(b, 2), { pid: 12, code: 0, signal: null, core: false, comm: '', livedMs: undefined });
+    assert.deepEqual([0, 1, 2].map((i) => reapedNamed(b, i)), [false, true, false]);
   });
 
   it('encodes for fakes exactly what it decodes', () => {
@@ -106,12 +108,13 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     ];
     statuses.forEach((st, i) => encodeReaped(b, i, st));
     assert.deepEqual([decodeReaped(b, 0), decodeReaped(b, 1)], statuses);
+    assert.deepEqual([reapedNamed(b, 0), reapedNamed(b, 1)], [true, false]);
   });
 
   it('the addon writes reap records only into a buffer aligned for them', () => {
     // In a child process: reaping in mocha's own would take the statuses of its children.
     const script = `const a = require(${JSON.stringify(path.join(ROOT, 'build', 'Release', 'hainit.node'))});
-      try { a.reap(true, Buffer.alloc(${REAPED_RECORD.size * 2}).subarray(4)); console.log('accepted'); } catch (e) { console.log(e.message); }`;
+      try { a.reap(1, Buffer.alloc(${REAPED_RECORD.size * 2}).subarray(4)); console.log('accepted'); } catch (e) { console.log(e.message); }`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     assert.match(out, /not aligned/);
   });

@@ -60,7 +60,7 @@ class World {
         }
         return 0;
       },
-      reap: (_details, records) => {
+      reap: (_named, records) => {
         const now = this.dead.splice(0, records.length / REAPED_RECORD.size);
         now.forEach((d, i) => {
           this.reaped.add(d.pid);
@@ -78,7 +78,7 @@ class World {
     };
     this.addon = addon as NativeAddon;
     this.router = new SignalRouter(this.addon);
-    this.reaper = new Reaper(this.addon, false);
+    this.reaper = new Reaper(this.addon, { namesPerSecond: 0 });
   }
 
   supervisor(config: Config): Supervisor {
