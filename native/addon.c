@@ -235,9 +235,17 @@ static void on_records(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-/* signalsRead() -> Buffer of the records still in the pipe (possibly empty): read before exit,
- * since handlers on other threads may have written after the last poll. */
+/* signalsRead(settleMs = 0) -> Buffer of the records still in the pipe (possibly empty): read
+ * before exit, since handlers on other threads may have written after the last poll; with
+ * settleMs, after waiting up to that long for handlers still running (sig_settle). */
 static napi_value js_sig_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc > 0) {
+    int32_t settle = get_i32(env, a[0]);
+    if (settle > 0) sig_settle(settle);
+  }
   char buf[100 * sizeof(struct hainit_sigrecord)];
   size_t total = 0;
   napi_value out;

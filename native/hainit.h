@@ -20,6 +20,7 @@ struct hainit_sigrecord {
   int32_t err;                   /* errno of kill(), 0 on success */
   int32_t flags;                 /* HAINIT_REC_* */
   int64_t mono_ns;               /* CLOCK_MONOTONIC at receipt */
+  char comm[16];                 /* the sender's name, read by the handler; NUL-padded, empty if gone */
 };
 #define HAINIT_REC_FORWARDED 1
 #define HAINIT_REC_SELF 2      /* raised by hainit itself (EPIPE, abort): never forwarded */
@@ -32,6 +33,7 @@ void sig_set_mode(int sig, int mode);
 int64_t sig_dropped_records(void);
 uint64_t sig_skipped(void);      /* signals the system would not let hainit catch, bit N-1 for N */
 int64_t sig_written_records(void); /* records in the pipe so far: JS compares with what it read */
+int sig_settle(int max_ms);      /* waits for running handlers to write their records; how many still run */
 
 /* The kernel's sigaction: glibc's hides signals 32 and 33, and its sigset_t is 128 bytes. */
 struct ksigaction {

@@ -34,7 +34,8 @@ export interface NativeAddon {
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
   /** the records still in the pipe, read now (before exit) */
-  signalsRead(): Buffer;
+  /** the records still in the pipe; with settleMs, after waiting up to that long for handlers still writing theirs */
+  signalsRead(settleMs?: number): Buffer;
   signalsTarget(target: number): void;
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;

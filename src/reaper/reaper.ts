@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { NativeAddon, ReapedStatus } from '../native';
 import { realClock } from '../runtime/clock';
-import { REAPED_RECORD, decodeReaped, reapedNamed } from './record';
+import { REAPED_RECORD, decodeReaped, reapedNamed, recordPid } from './record';
 
 export interface ReaperEvents {
   /** an orphan reaped; `comm` is '' when it was not named (past the budget) */
@@ -79,17 +79,21 @@ export class Reaper extends EventEmitter<ReaperEvents> {
     return Math.min(BATCH, Math.floor(this.tokens));
   }
 
+  /** An unnamed orphan nobody logs costs a pid read and two counts: no object per zombie. */
   private dispatch(i: number): void {
-    const status = decodeReaped(this.records, i);
-    const watcher = this.watchers.get(status.pid);
+    const watcher = this.watchers.get(recordPid(this.records, i));
     if (watcher) {
+      const status = decodeReaped(this.records, i);
       this.watchers.delete(status.pid);
       watcher(status);
       return;
     }
     this.orphansReaped++;
-    if (!reapedNamed(this.records, i)) this.orphansUnnamed++;
-    else if (status.comm) this.byCommand.set(status.comm, (this.byCommand.get(status.comm) ?? 0) + 1);
+    const named = reapedNamed(this.records, i);
+    if (!named) this.orphansUnnamed++;
+    if (!named && this.listenerCount('orphan') === 0) return;
+    const status = decodeReaped(this.records, i);
+    if (status.comm) this.byCommand.set(status.comm, (this.byCommand.get(status.comm) ?? 0) + 1);
     this.emit('orphan', status);
   }
 

@@ -21,6 +21,11 @@ export const REAPED_CORE = 1;
 /** HAINIT_REAPED_NAMED: its name was looked for (found or not), within the naming budget */
 export const REAPED_NAMED = 2;
 
+/** The pid of record `i`, read alone. */
+export function recordPid(buf: Buffer, i: number): number {
+  return buf.readInt32LE(i * REAPED_RECORD.size + REAPED_RECORD.pid);
+}
+
 /** Whether record `i` was named, read alone: a storm's unnamed orphans need only this and the pid. */
 export function reapedNamed(buf: Buffer, i: number): boolean {
   return (buf.readInt32LE(i * REAPED_RECORD.size + REAPED_RECORD.flags) & REAPED_NAMED) !== 0;

@@ -20,7 +20,8 @@ function headerLayout(): Record<string, number> {
     const size = (name: string, type: string) => fields.push([name, `sizeof(${type})`]);
     const off = (name: string, type: string, field: string) => fields.push([name, `offsetof(${type}, ${field})`]);
     size('sig.size', 'struct hainit_sigrecord');
-    for (const f of ['signo', 'code', 'pid', 'uid', 'sent', 'target', 'err', 'flags', 'mono_ns']) off(`sig.${f}`, 'struct hainit_sigrecord', f);
+    for (const f of ['signo', 'code', 'pid', 'uid', 'sent', 'target', 'err', 'flags', 'mono_ns', 'comm']) off(`sig.${f}`, 'struct hainit_sigrecord', f);
+    fields.push(['sig.comm_bytes', 'sizeof(((struct hainit_sigrecord *)0)->comm)']);
     size('reaped.size', 'struct hainit_reaped');
     for (const f of ['pid', 'code', 'signo', 'flags', 'lived_ms', 'comm']) off(`reaped.${f}`, 'struct hainit_reaped', f);
     fields.push(['reaped.comm_bytes', 'sizeof(((struct hainit_reaped *)0)->comm)']);
@@ -53,8 +54,8 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
   it('struct hainit_sigrecord: size, every offset and the flags', () => {
     const S = SIGNAL_RECORD;
     assert.deepEqual(
-      { size: S.size, signo: S.signo, code: S.code, pid: S.pid, uid: S.uid, sent: S.sent, target: S.target, err: S.err, flags: S.flags, monoNs: S.monoNs },
-      { size: c['sig.size'], signo: c['sig.signo'], code: c['sig.code'], pid: c['sig.pid'], uid: c['sig.uid'], sent: c['sig.sent'], target: c['sig.target'], err: c['sig.err'], flags: c['sig.flags'], monoNs: c['sig.mono_ns'] },
+      { size: S.size, signo: S.signo, code: S.code, pid: S.pid, uid: S.uid, sent: S.sent, target: S.target, err: S.err, flags: S.flags, monoNs: S.monoNs, comm: S.comm, commBytes: S.commBytes },
+      { size: c['sig.size'], signo: c['sig.signo'], code: c['sig.code'], pid: c['sig.pid'], uid: c['sig.uid'], sent: c['sig.sent'], target: c['sig.target'], err: c['sig.err'], flags: c['sig.flags'], monoNs: c['sig.mono_ns'], comm: c['sig.comm'], commBytes: c['sig.comm_bytes'] },
     );
     assert.deepEqual(RecordFlag, { forwarded: c.HAINIT_REC_FORWARDED, self: c.HAINIT_REC_SELF, tty: c.HAINIT_REC_TTY });
   });
@@ -68,15 +69,19 @@ describe('native records: the TypeScript layouts are the C header\'s', function 
     assert.deepEqual([REAPED_CORE, REAPED_NAMED], [c.HAINIT_REAPED_CORE, c.HAINIT_REAPED_NAMED]);
   });
 
-  it('decodes a signal record field by field', () => {
-    const b = Buffer.alloc(2 * SIGNAL_RECORD.size);
+  it("decodes a signal record field by field: a sender's name, one of 15 bytes, none", () => {
+    const b = Buffer.alloc(3 * SIGNAL_RECORD.size);
     const at = SIGNAL_RECORD.size;
     [15, -1, 42, 1000, 10, -7, 3, RecordFlag.forwarded | RecordFlag.tty].forEach((v, i) => b.writeInt32LE(v, at + 4 * i));
     b.writeBigInt64LE(123456789012n, at + SIGNAL_RECORD.monoNs);
+    b.write('kill', at + SIGNAL_RECORD.comm, 'latin1');
+    b.write('abcdefghijklmno', 2 * at + SIGNAL_RECORD.comm, 'latin1');
     assert.deepEqual(decodeSignalRecord(b, at), {
-      signal: 15, code: -1, senderPid: 42, senderUid: 1000, sent: 10, target: -7, errno: 3,
+      signal: 15, code: -1, senderPid: 42, senderUid: 1000, senderComm: 'kill', sent: 10, target: -7, errno: 3,
       forwarded: true, fromSelf: false, fromOwnTty: true, monoNs: 123456789012n,
     });
+    assert.equal(decodeSignalRecord(b, 2 * at).senderComm, 'abcdefghijklmno');
+    assert.equal(decodeSignalRecord(b, 0).senderComm, '');
   });
 
   it('decodes reaped records: an exit, a kill with a core, a 16-byte name without its NUL, no details', () => {
