@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { NAMES_PER_SECOND } from '../src/reaper/reaper';
-import { cleanEnv, fixture, PYTHON, runHainit } from '../support/pid1';
+import { freePort, get } from '../support/load';
+import { cleanEnv, fixture, PYTHON, runHainit, startHainit } from '../support/pid1';
 
 const ORPHANS = fixture('orphans.py');
 
@@ -134,6 +135,21 @@ describe('reaping', function () {
     assert.equal(lines.length, 300, r.stderr);
     for (const l of lines) assert.equal(l.match(REAP_LINE)?.[3], 'python3', l);
     assert.match(r.stderr, /INFO\s+reaped 300 orphan\(s\): python3 ×300$/m);
+  });
+
+  it('/metrics counts the orphans of a storm reaped without their names', async () => {
+    const port = await freePort();
+    const h = startHainit(['--health-listen', `127.0.0.1:${port}`, '--', 'sh', '-c', `${PYTHON} ${ORPHANS} 300; exec sleep 30`]);
+    await h.waitForOutput(/^orphans=/m, 20_000);
+    const metrics = (await get(port, '/metrics')).body;
+    const reaped = Number(/^hainit_orphans_reaped_total (\d+)$/m.exec(metrics)?.[1]);
+    const unnamed = Number(/^hainit_orphans_unnamed_total (\d+)$/m.exec(metrics)?.[1]);
+    // orphans.py's own child (the middle process of each double fork) is sh's, not an orphan
+    assert.equal(reaped, 300, metrics);
+    assert.ok(unnamed > 0 && reaped - unnamed >= NAMES_PER_SECOND, `unnamed ${unnamed} of ${reaped}`);
+    await h.signal('TERM');
+    const r = await h.exited;
+    assert.match(r.stderr, new RegExp(`reaped 300 orphan\\(s\\): python3 ×${reaped - unnamed}, and ${unnamed} more not named: reaped in a storm`));
   });
 
   it('HAINIT_WARN_ON_REAP=1 is the same as -w', async () => {
