@@ -82,7 +82,7 @@ async function main(argv: readonly string[]): Promise<void> {
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 
   const code = await supervisor.run();
-  router.drain(50);
+  router.drain(200);
   // Forwarding never depends on the records; only the counts in logs and /metrics do.
   const lost = router.dropped();
   if (lost > 0) log.warn(`${lost} signal record(s) dropped (the pipe to hainit's loop was full): signal counts in the logs and /metrics are low`);
