@@ -45,8 +45,9 @@ static void read_sender(pid_t pid, char comm[16]) {
   for (ssize_t i = 0; i < n && buf[i] != '\n'; i++) comm[i] = buf[i];
 }
 
-/* Async-signal-safe only: atomics, kill(), write(), clock_gettime(), sigaction(), open/read/close. Forwarding
- * happens here, not in JavaScript, so its latency does not depend on how busy the event loop is. */
+/* Async-signal-safe only: atomics, kill(), write(), clock_gettime(), sigaction(), open(), read(),
+ * close(). Forwarding happens here, not in JavaScript, so its latency does not depend on how busy
+ * the event loop is. */
 static void on_signal(int sig, siginfo_t *si, void *uctx) {
   int saved_errno = errno;
   struct hainit_sigrecord r;
