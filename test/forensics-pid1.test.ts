@@ -14,7 +14,7 @@ describe('signal and zombie forensics, hainit as PID 1', function () {
   });
 
   it("names the sender whose signal, forwarded back, ends it: read before the forward, and logged even after the child's exit", async function () {
-    // strace holds the handler's kill() back 100 ms (the sender uses sigqueue, which it leaves
+    // strace holds the handler's kill() back 50 ms (the sender uses sigqueue, which it leaves
     // alone). Meanwhile the child dies of the forwarded signal, another thread takes its SIGCHLD, and
     // hainit reaps it and heads for the exit. A name read after the kill() would be "(gone)", and
     // without the wait for running handlers at exit the line would be missing: each of those
@@ -26,7 +26,7 @@ describe('signal and zombie forensics, hainit as PID 1', function () {
     this.timeout(120_000);
     const sender = 'import ctypes, os, signal, time; print("sender", os.getpid(), flush=True); ' +
       'ctypes.CDLL(None).sigqueue(os.getppid(), signal.SIGUSR2, ctypes.c_void_p(0)); time.sleep(0.3)';
-    const strace = ['strace', '-f', '-o', '/dev/null', '-e', 'trace=kill', '-e', 'inject=kill:delay_exit=100000'];
+    const strace = ['strace', '-f', '-o', '/dev/null', '-e', 'trace=kill', '-e', 'inject=kill:delay_exit=50000'];
     const missed: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await runHainit(['-v', '--', PYTHON, '-c', sender], { asPid1: false, prefix: strace });
