@@ -165,12 +165,17 @@ async function reapSection(c: Context): Promise<void> {
   const subjects = reapSubjects(c.list, c.bin('orphans'), S.orphans);
   const e2e = subjects.map(() => [] as number[]);
   const zomb = subjects.map(() => [] as number[]);
+  const zcpu = subjects.map(() => [] as number[]);
   const load0 = loadavg();
   note(`reaping: ${S.e2eRounds} end-to-end + ${S.zombieRounds} ready-zombie rounds per init, ${S.orphans} orphans each, rounds interleaved`);
   for (let k = 0; k < Math.max(S.e2eRounds, S.zombieRounds); k++) {
     for (let i = 0; i < subjects.length; i++) {
       if (k < S.e2eRounds) e2e[i].push((await reapRound(subjects[i], S.orphans, 'e2e', 250)).endToEndMs!);
-      if (k < S.zombieRounds && !subjects[i].selfReap) zomb[i].push((await reapRound(subjects[i], S.orphans, 'zombies', 250)).zombiesMs!);
+      if (k < S.zombieRounds && !subjects[i].selfReap) {
+        const z = await reapRound(subjects[i], S.orphans, 'zombies', 250);
+        zomb[i].push(z.zombiesMs!);
+        zcpu[i].push(z.zombiesCpuMs!);
+      }
     }
   }
   const hi = subjects.findIndex((s) => s.name === 'hainit');
@@ -195,7 +200,10 @@ async function reapSection(c: Context): Promise<void> {
     const r = median(e2e[hi]) / median(e2e[ti]);
     c.summary.push(['reap 2000 orphans end to end, hainit / tini', ratio(median(e2e[hi]), median(e2e[ti])), `<= ${TARGET.reap}x`, verdict(r <= TARGET.reap)]);
     const rz = median(zomb[hi]) / median(zomb[ti]);
-    c.summary.push(['reap 2000 ready zombies, hainit / tini (not a target)', ratio(median(zomb[hi]), median(zomb[ti])), '(info)', rz <= TARGET.reap ? 'within 1.5x' : 'beyond 1.5x']);
+    c.summary.push(['reap 2000 ready zombies, hainit / tini (wall clock)', ratio(median(zomb[hi]), median(zomb[ti])), '(info)', rz <= TARGET.reap ? 'within 1.5x' : 'beyond 1.5x']);
+    // The CPU time of the init's main thread meanwhile (schedstat): the wall clock mostly measures the wait for a CPU on a loaded machine.
+    const rc = median(zcpu[hi]) / median(zcpu[ti]);
+    c.summary.push(["reap 2000 ready zombies, CPU of the init's main thread, hainit / tini", `${ratio(median(zcpu[hi]), median(zcpu[ti]))} (${fmt(median(zcpu[hi]))} vs ${fmt(median(zcpu[ti]))} ms)`, `<= ${TARGET.reap}x`, verdict(rc <= TARGET.reap)]);
   }
 }
 

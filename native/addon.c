@@ -181,15 +181,14 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return mk_i32(env, pid > 0 ? pid : -err);
 }
 
-/* reap(wantDetails, buffer) -> how many struct hainit_reaped it wrote into buffer (as many as fit;
- * call again while it is full). Records, not objects: a storm of zombies costs no N-API
+/* reap(named, buffer) -> how many struct hainit_reaped it wrote into buffer (as many as fit;
+ * call again while it is full); the first `named` of them with the zombie's name (reap_some). Records, not objects: a storm of zombies costs no N-API
  * property per field, and JavaScript makes its objects at JavaScript's speed. */
 static napi_value js_reap(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value a[2];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  bool details = false;
-  napi_get_value_bool(env, a[0], &details);
+  int32_t named = get_i32(env, a[0]);
   void *data = NULL;
   size_t len = 0;
   CHECK(napi_get_buffer_info(env, a[1], &data, &len));
@@ -198,7 +197,7 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int max = (int)(len / sizeof(struct hainit_reaped));
-  return mk_i32(env, max > 0 ? reap_some((struct hainit_reaped *)data, max, details) : 0);
+  return mk_i32(env, max > 0 ? reap_some((struct hainit_reaped *)data, max, named) : 0);
 }
 
 /* The signal records are read on Node's own loop with a uv_poll on the pipe: no net.Socket,
@@ -236,9 +235,17 @@ static void on_records(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-/* signalsRead() -> Buffer of the records still in the pipe (possibly empty): read before exit,
- * since handlers on other threads may have written after the last poll. */
+/* signalsRead(settleMs = 0) -> Buffer of the records still in the pipe (possibly empty): read
+ * before exit, since handlers on other threads may have written after the last poll; with
+ * settleMs, after waiting up to that long for handlers still running (sig_settle). */
 static napi_value js_sig_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc > 0) {
+    int32_t settle = get_i32(env, a[0]);
+    if (settle > 0) sig_settle(settle);
+  }
   char buf[100 * sizeof(struct hainit_sigrecord)];
   size_t total = 0;
   napi_value out;

@@ -20,6 +20,7 @@ struct hainit_sigrecord {
   int32_t err;                   /* errno of kill(), 0 on success */
   int32_t flags;                 /* HAINIT_REC_* */
   int64_t mono_ns;               /* CLOCK_MONOTONIC at receipt */
+  char comm[16];                 /* the sender's name, read by the handler; NUL-padded, empty if gone */
 };
 #define HAINIT_REC_FORWARDED 1
 #define HAINIT_REC_SELF 2      /* raised by hainit itself (EPIPE, abort): never forwarded */
@@ -32,6 +33,7 @@ void sig_set_mode(int sig, int mode);
 int64_t sig_dropped_records(void);
 uint64_t sig_skipped(void);      /* signals the system would not let hainit catch, bit N-1 for N */
 int64_t sig_written_records(void); /* records in the pipe so far: JS compares with what it read */
+int sig_settle(int max_ms);      /* waits for running handlers to write their records; how many still run */
 
 /* The kernel's sigaction: glibc's hides signals 32 and 33, and its sigset_t is 128 bytes. */
 struct ksigaction {
@@ -67,12 +69,14 @@ struct hainit_reaped {
   int32_t code;      /* exit code; -1 when a signal killed it */
   int32_t signo;     /* the signal that killed it, 0 when it exited */
   int32_t flags;     /* HAINIT_REAPED_* */
-  int64_t lived_ms;  /* from its start to now; -1 unknown or no details */
-  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty without details */
+  int64_t lived_ms;  /* from its start to now; -1 unknown or not named */
+  char comm[16];     /* TASK_COMM_LEN; NUL-padded (not terminated at 16); empty when not named */
 };
 #define HAINIT_REAPED_CORE 1
-/* want_details: read each zombie's name and start time from /proc before reaping it. */
-int reap_some(struct hainit_reaped *out, int max, int want_details);
+#define HAINIT_REAPED_NAMED 2 /* its name and start time were looked for (found or not) */
+/* The first `named` records: each zombie's name and start time read from /proc before it is
+ * reaped; the rest are reaped without (one waitpid each). */
+int reap_some(struct hainit_reaped *out, int max, int named);
 
 /* Job control when hainit is not PID 1 (see signals.c, reap.c). */
 int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -errno */

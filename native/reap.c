@@ -47,9 +47,14 @@ static long long boottime_ms(void) {
 }
 
 /* hainit starts every process of its own through spawn_child, never through libuv, so
- * waitpid(-1) takes no status that libuv is waiting for. */
-int reap_some(struct hainit_reaped *out, int max, int want_details) {
-  long long now_ms = want_details ? boottime_ms() : -1;
+ * waitpid(-1) takes no status that libuv is waiting for.
+ *
+ * The first `named` records get the zombie's name and lifetime (read_details), the rest none:
+ * past that the loop is tini's, one waitpid per zombie. Naming costs an extra waitid and a
+ * procfs open per zombie, about three times the reap itself, so the caller decides how many a
+ * storm gets (src/reaper/reaper.ts: a budget per second). */
+int reap_some(struct hainit_reaped *out, int max, int named) {
+  long long now_ms = named > 0 ? boottime_ms() : -1;
   long clk_tck = (long)getauxval(AT_CLKTCK);
   if (clk_tck <= 0) clk_tck = 100;
   int n = 0;
@@ -57,16 +62,18 @@ int reap_some(struct hainit_reaped *out, int max, int want_details) {
     struct hainit_reaped *r = &out[n];
     memset(r, 0, sizeof *r);
     r->lived_ms = -1;
-    if (want_details) {
+    int details = n < named;
+    if (details) {
       /* WNOWAIT: the zombie stays, so its /proc entry can still be read. */
       siginfo_t si;
       memset(&si, 0, sizeof si);
       if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) break;
       r->pid = si.si_pid;
+      r->flags |= HAINIT_REAPED_NAMED;
       read_details(r, now_ms, clk_tck);
     }
     int st;
-    pid_t pid = waitpid(want_details ? r->pid : -1, &st, WNOHANG);
+    pid_t pid = waitpid(details ? r->pid : -1, &st, WNOHANG);
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) break;
     r->pid = pid;

@@ -14,6 +14,7 @@ static atomic_int rewrite_to[HAINIT_MAXSIG];
 static atomic_int mode_of[HAINIT_MAXSIG];
 static atomic_llong dropped;
 static atomic_llong written;
+static atomic_int in_flight; /* handlers past their start that have not written their record yet */
 static int notify_wr = -1;
 static pid_t self_pid;
 static struct sigaction previous[HAINIT_MAXSIG];
@@ -22,8 +23,31 @@ static int is_fault(int sig) {
   return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
 }
 
-/* Async-signal-safe only: atomics, kill(), write(), clock_gettime(), sigaction(). Forwarding
- * happens here, not in JavaScript, so its latency does not depend on how busy the event loop is. */
+/* Whether si_pid names the process that sent the signal (kill, sigqueue, tgkill), not the kernel. */
+static int sent_by_a_process(const siginfo_t *si) {
+  return (si->si_code == SI_USER || si->si_code == SI_QUEUE || si->si_code == SI_TKILL) && si->si_pid > 0;
+}
+
+/* The sender's name from /proc/PID/comm, read while the signal is handled: a sender that exits at
+ * once (`kill -TERM 1` from a shell) is reaped by its parent moments later, and its name with it.
+ * open/read/close are async-signal-safe; the path is put together by hand (snprintf is not). */
+static void read_sender(pid_t pid, char comm[16]) {
+  char path[32] = "/proc/", digits[12];
+  int nd = 0, at = 6;
+  for (unsigned v = (unsigned)pid; nd == 0 || v > 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+  while (nd > 0) path[at++] = digits[--nd];
+  memcpy(path + at, "/comm", sizeof "/comm");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[16];
+  ssize_t n = read(fd, buf, sizeof buf); /* up to 15 bytes and a newline */
+  close(fd);
+  for (ssize_t i = 0; i < n && buf[i] != '\n'; i++) comm[i] = buf[i];
+}
+
+/* Async-signal-safe only: atomics, kill(), write(), clock_gettime(), sigaction(), open(), read(),
+ * close(). Forwarding happens here, not in JavaScript, so its latency does not depend on how busy
+ * the event loop is. */
 static void on_signal(int sig, siginfo_t *si, void *uctx) {
   int saved_errno = errno;
   struct hainit_sigrecord r;
@@ -46,6 +70,7 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
     errno = saved_errno;
     return;
   }
+  atomic_fetch_add(&in_flight, 1);
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   r.mono_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -54,20 +79,33 @@ static void on_signal(int sig, siginfo_t *si, void *uctx) {
     r.flags |= HAINIT_REC_SELF; /* EPIPE on our own stderr, abort(): not the child's business */
   } else if ((sig == SIGTTIN || sig == SIGTTOU) && si->si_code == SI_KERNEL) {
     r.flags |= HAINIT_REC_TTY; /* hainit touched the terminal from the background */
-  } else if (atomic_load(&mode_of[sig]) == MODE_FORWARD) {
-    int to = atomic_load(&rewrite_to[sig]);
-    int target = atomic_load(&target_pid);
-    if (to > 0 && target != 0) {
-      r.sent = to;
-      r.target = target;
-      r.err = kill(target, to) == 0 ? 0 : errno;
-      if (!r.err) r.flags |= HAINIT_REC_FORWARDED;
+  } else {
+    /* SIGCHLD's sender is a child that exited: nobody asks its name. */
+    int name_sender = sig != SIGCHLD && sent_by_a_process(si);
+    if (atomic_load(&mode_of[sig]) == MODE_FORWARD) {
+      int to = atomic_load(&rewrite_to[sig]);
+      int target = atomic_load(&target_pid);
+      if (to > 0 && target != 0) {
+        /* When the forward can reach the sender (the child signalling PID 1; its group with -g),
+         * the name is read first: the forwarded signal may end it. Otherwise after, so that
+         * forwarding waits for nothing. */
+        if (name_sender && (target == si->si_pid || target < 0)) {
+          read_sender(si->si_pid, r.comm);
+          name_sender = 0;
+        }
+        r.sent = to;
+        r.target = target;
+        r.err = kill(target, to) == 0 ? 0 : errno;
+        if (!r.err) r.flags |= HAINIT_REC_FORWARDED;
+      }
     }
+    if (name_sender) read_sender(si->si_pid, r.comm);
   }
   if (notify_wr >= 0) {
     if (write(notify_wr, &r, sizeof r) == (ssize_t)sizeof r) atomic_fetch_add(&written, 1);
     else atomic_fetch_add(&dropped, 1);
   }
+  atomic_fetch_sub(&in_flight, 1);
   errno = saved_errno;
 }
 
@@ -109,7 +147,7 @@ int sig_install(void) {
   if (notify_wr >= 0) return -EALREADY;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
-  /* A bigger pipe holds a storm of ~25k records before any is dropped. */
+  /* A bigger pipe holds a storm of ~18k records before any is dropped. */
   (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
   notify_wr = fds[1];
   self_pid = getpid();
@@ -147,6 +185,16 @@ void sig_set_mode(int sig, int mode) {
 int64_t sig_dropped_records(void) { return atomic_load(&dropped); }
 uint64_t sig_skipped(void) { return skipped; }
 int64_t sig_written_records(void) { return atomic_load(&written); }
+
+/* Waits up to max_ms for handlers that are running to write their records. At exit: a signal
+ * forwarded to the child that ends it can have its SIGCHLD taken, the child reaped and hainit on
+ * its way out while that handler, preempted between its kill() and its write(), still holds the
+ * record. Returns how many are still running. */
+int sig_settle(int max_ms) {
+  struct timespec step = {0, 100000};
+  for (int i = 0; i < max_ms * 10 && atomic_load(&in_flight) > 0; i++) nanosleep(&step, NULL);
+  return atomic_load(&in_flight);
+}
 
 /* Job control when hainit is not PID 1: a shell's job is hainit, not its child, so when the child
  * stops at the terminal hainit stops too, and the shell sees its job stop.

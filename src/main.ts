@@ -10,7 +10,7 @@ import { Logger, writeAll } from './log/logger';
 import { exitFlushTime, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
-import { Reaper } from './reaper/reaper';
+import { NAMES_PER_SECOND, Reaper } from './reaper/reaper';
 import { realClock } from './runtime/clock';
 import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
@@ -61,13 +61,17 @@ async function main(argv: readonly string[]): Promise<void> {
     if (rc < 0) log.warn(`cannot set the parent-death signal ${signalName(config.pdeathSignal)}`, { errno: -rc });
   }
 
-  const reaper = new Reaper(addon);
-  reaper.on('orphan', (s) => {
-    const level = config.warnOnReap ? 'warn' : 'debug';
-    if (!log.enabled(level)) return;
-    const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
-    log.write(level, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
-  });
+  // A line per orphan (-v, -w) names every one; otherwise a storm's orphans past the budget
+  // are counted, not named (NAMES_PER_SECOND), and nothing listens: such an orphan costs no object.
+  const reapLevel = config.warnOnReap ? 'warn' : 'debug';
+  const lineEach = log.enabled(reapLevel);
+  const reaper = new Reaper(addon, { namesPerSecond: lineEach ? Infinity : NAMES_PER_SECOND });
+  if (lineEach) {
+    reaper.on('orphan', (s) => {
+      const status = s.signal !== null ? `killed by ${signalName(s.signal)}` : `exit ${s.code}`;
+      log.write(reapLevel, 'reaped orphan', { pid: s.pid, comm: s.comm || undefined, status, lived: s.livedMs === undefined ? undefined : `${s.livedMs}ms` });
+    });
+  }
   router.on('childExited', () => reaper.reapNow());
 
   // The command's own bytes: Node's process.argv has U+FFFD for every byte that is not UTF-8.
@@ -80,7 +84,7 @@ async function main(argv: readonly string[]): Promise<void> {
   health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
 
   const code = await supervisor.run();
-  router.drain();
+  router.drain(200);
   // Forwarding never depends on the records; only the counts in logs and /metrics do.
   const lost = router.dropped();
   if (lost > 0) log.warn(`${lost} signal record(s) dropped (the pipe to hainit's loop was full): signal counts in the logs and /metrics are low`);

@@ -4,7 +4,9 @@
  * test-zombies.
  */
 import { strict as assert } from 'node:assert';
-import { cleanEnv, fixture, PYTHON, runHainit } from '../support/pid1';
+import { NAMES_PER_SECOND } from '../src/reaper/reaper';
+import { freePort, get } from '../support/load';
+import { cleanEnv, fixture, PYTHON, runHainit, startHainit } from '../support/pid1';
 
 const ORPHANS = fixture('orphans.py');
 
@@ -26,14 +28,21 @@ function report(stdout: string): OrphanReport {
 
 const REAP_LINE = /^hainit: (\w+)\s+reaped orphan pid=(\d+) comm=(\S+) status="?exit 0"?( lived=\d+ms)?$/;
 
-/** Without -v/-w the only line is the summary at exit, which counts the orphans by name (issue 8). */
+/** Without -v/-w the only line is the summary at exit, which counts the orphans by name (issue 8).
+ * Up to NAMES_PER_SECOND released at once are all named; past that, a storm, the first ones (and
+ * the few the budget refills with while they are reaped) are, and the rest are counted. */
 function quietButTheSummary(stderr: string, orphans: number): void {
   const lines = stderr.split('\n').filter((l) => l !== '');
   const summary = lines.filter((l) => /^hainit: INFO\s+reaped \d+ orphan/.test(l));
   assert.deepEqual(lines.filter((l) => !summary.includes(l)), [], 'nothing but the summary');
   if (orphans === 0) return assert.equal(summary.length, 0);
   assert.equal(summary.length, 1, stderr);
-  assert.match(summary[0], new RegExp(`reaped ${orphans} orphan\\(s\\): python3 ×${orphans}$`));
+  if (orphans <= NAMES_PER_SECOND) return assert.match(summary[0], new RegExp(`reaped ${orphans} orphan\\(s\\): python3 ×${orphans}$`));
+  const m = new RegExp(`reaped ${orphans} orphan\\(s\\): python3 ×(\\d+), and (\\d+) more not named: reaped in a storm$`).exec(summary[0]);
+  assert.ok(m, summary[0]);
+  const [named, unnamed] = [Number(m[1]), Number(m[2])];
+  assert.equal(named + unnamed, orphans, summary[0]);
+  assert.ok(named >= NAMES_PER_SECOND && unnamed > 0, summary[0]);
 }
 
 describe('reaping', function () {
@@ -116,6 +125,35 @@ describe('reaping', function () {
       pids.add(m[2]);
     }
     assert.equal(pids.size, 7, 'seven different pids');
+  });
+
+  it('-w names every orphan of a storm: the naming budget holds only without a line per orphan', async () => {
+    const r = await runHainit(['-w', PYTHON, ORPHANS, '300']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(report(r.stdout).zombies, 0);
+    const lines = r.stderr.trimEnd().split('\n').filter((l) => /reaped orphan/.test(l));
+    assert.equal(lines.length, 300, r.stderr);
+    for (const l of lines) assert.equal(l.match(REAP_LINE)?.[3], 'python3', l);
+    assert.match(r.stderr, /INFO\s+reaped 300 orphan\(s\): python3 ×300$/m);
+  });
+
+  it('/metrics counts the orphans of a storm reaped without their names', async () => {
+    const port = await freePort();
+    const h = startHainit(['--health-listen', `127.0.0.1:${port}`, '--', 'sh', '-c', `${PYTHON} ${ORPHANS} 300; exec sleep 30`]);
+    await h.waitForOutput(/^orphans=/m, 20_000);
+    const metrics = (await get(port, '/metrics')).body;
+    const reaped = Number(/^hainit_orphans_reaped_total (\d+)$/m.exec(metrics)?.[1]);
+    const unnamed = Number(/^hainit_orphans_unnamed_total (\d+)$/m.exec(metrics)?.[1]);
+    // orphans.py's own child (the middle process of each double fork) is sh's, not an orphan
+    assert.equal(reaped, 300, metrics);
+    assert.ok(unnamed > 0 && reaped - unnamed >= NAMES_PER_SECOND, `unnamed ${unnamed} of ${reaped}`);
+    await h.signal('TERM');
+    const r = await h.exited;
+    // the summary says the same (an orphan or so more may be reaped after the scrape)
+    const m = /reaped (\d+) orphan\(s\): python3 ×(\d+), and (\d+) more not named: reaped in a storm$/m.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.equal(Number(m[2]) + Number(m[3]), Number(m[1]), m[0]);
+    assert.ok(Number(m[3]) >= unnamed && Number(m[2]) >= reaped - unnamed, m[0]);
   });
 
   it('HAINIT_WARN_ON_REAP=1 is the same as -w', async () => {

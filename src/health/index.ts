@@ -19,7 +19,7 @@ export interface HealthDeps {
   readonly log: Logger;
   /** the Supervisor */
   readonly lifecycle: LifecycleView;
-  readonly reaper: { readonly orphansReaped: number };
+  readonly reaper: { readonly orphansReaped: number; readonly orphansUnnamed?: number };
   /** for --ready-exec/--live-exec: hainit's native spawn and reaper */
   readonly commands: CommandDeps;
   readonly clock?: Clock;
@@ -137,6 +137,7 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
         renderMetrics({
           lifecycle: d.lifecycle,
           orphansReaped: () => d.reaper.orphansReaped,
+          orphansUnnamed: () => d.reaper.orphansUnnamed ?? 0,
           checks: registry.checks,
           startupPassed: () => registry.startupPassed,
           usage,

@@ -13,6 +13,8 @@ const PHASES: readonly Phase[] = ['starting', 'running', 'draining', 'stopping',
 export interface MetricsSources {
   readonly lifecycle: LifecycleView;
   readonly orphansReaped: () => number;
+  /** orphans reaped past the naming budget, whose names were not read */
+  readonly orphansUnnamed?: () => number;
   readonly checks: readonly Check[];
   readonly startupPassed: () => boolean;
   /** the supervised process tree now; undefined when /proc cannot tell */
@@ -51,6 +53,7 @@ export function renderMetrics(s: MetricsSources): string {
   family(out, 'hainit_signals_received_total', 'counter', 'Signals hainit received, by signal.', bySignal(lifecycle.signalsReceived));
   family(out, 'hainit_signals_forwarded_total', 'counter', 'Signals hainit sent to the child, by signal sent.', bySignal(lifecycle.signalsForwarded));
   family(out, 'hainit_orphans_reaped_total', 'counter', 'Orphaned processes hainit reaped.', [[undefined, s.orphansReaped()]]);
+  family(out, 'hainit_orphans_unnamed_total', 'counter', 'Orphans of those reaped in a storm without their name read (past the 64 a second that are named).', [[undefined, s.orphansUnnamed?.() ?? 0]]);
   // Process-wide, as stderr is: read here rather than passed in, so every caller reports it.
   family(
     out,

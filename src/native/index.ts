@@ -9,9 +9,9 @@ export interface ReapedStatus {
   readonly code: number | null;
   readonly signal: number | null;
   readonly core: boolean;
-  /** command name, when details were asked for; '' otherwise */
+  /** command name, when it was named (see Reaper); '' otherwise */
   readonly comm: string;
-  /** how long it lived, when details were asked for and its start time could be read */
+  /** how long it lived, when it was named and its start time could be read */
   readonly livedMs: number | undefined;
 }
 
@@ -28,12 +28,14 @@ export interface NativeAddon {
     /** "KEY=value" for the child; hainit's own environment when left out */
     env?: readonly (string | Buffer)[],
   ): number;
-  /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many */
-  reap(wantDetails: boolean, records: Buffer): number;
+  /** reaps into `records` (struct hainit_reaped, src/reaper/record.ts) as many as fit; how many.
+   * The first `named` are read from /proc (name, lifetime) before they are reaped. */
+  reap(named: number, records: Buffer): number;
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
   /** the records still in the pipe, read now (before exit) */
-  signalsRead(): Buffer;
+  /** the records still in the pipe; with settleMs, after waiting up to that long for handlers still writing theirs */
+  signalsRead(settleMs?: number): Buffer;
   signalsTarget(target: number): void;
   signalsRewrite(from: number, to: number): void;
   signalsMode(signal: number, mode: number): void;

@@ -4,7 +4,7 @@
  * every size, offset and flag against it.
  */
 export const SIGNAL_RECORD = {
-  size: 40,
+  size: 56,
   signo: 0,
   code: 4,
   pid: 8,
@@ -14,6 +14,8 @@ export const SIGNAL_RECORD = {
   err: 24,
   flags: 28,
   monoNs: 32,
+  comm: 40,
+  commBytes: 16,
 } as const;
 
 /** HAINIT_REC_* */
@@ -26,6 +28,9 @@ export interface SignalEvent {
   readonly code: number;
   readonly senderPid: number;
   readonly senderUid: number;
+  /** the sender's name, read by the native handler as the signal arrived; '' when it was gone
+   * already, or the signal came from the kernel or from outside the container */
+  readonly senderComm: string;
   /** what the handler forwarded (after rewrite) and to whom; 0 when nothing */
   readonly sent: number;
   readonly target: number;
@@ -44,11 +49,14 @@ export function recordSignal(buf: Buffer, off: number): number {
 export function decodeSignalRecord(buf: Buffer, off: number): SignalEvent {
   const R = SIGNAL_RECORD;
   const flags = buf.readInt32LE(off + R.flags);
+  const comm = buf.subarray(off + R.comm, off + R.comm + R.commBytes);
+  const commEnd = comm.indexOf(0);
   return {
     signal: buf.readInt32LE(off + R.signo),
     code: buf.readInt32LE(off + R.code),
     senderPid: buf.readInt32LE(off + R.pid),
     senderUid: buf.readInt32LE(off + R.uid),
+    senderComm: comm.toString('latin1', 0, commEnd < 0 ? comm.length : commEnd),
     sent: buf.readInt32LE(off + R.sent),
     target: buf.readInt32LE(off + R.target),
     errno: buf.readInt32LE(off + R.err),

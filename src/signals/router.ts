@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { NativeAddon, SignalMode } from '../native';
 import { SIGNAL_RECORD, SignalEvent, decodeSignalRecord, recordSignal } from './record';
 
@@ -53,9 +52,11 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
   }
 
   /** Handles the records still in the pipe: handlers run on other threads and may have written
-   * after the last poll, e.g. a signal forwarded just before the child's SIGCHLD. */
-  drain(): void {
-    const rest = this.addon.signalsRead();
+   * after the last poll, e.g. a signal forwarded just before the child's SIGCHLD. With settleMs
+   * (at exit) it first waits up to that long for a handler still running: the signal it forwarded
+   * may have ended the child, and the child's exit overtaken its record. */
+  drain(settleMs = 0): void {
+    const rest = this.addon.signalsRead(settleMs);
     if (rest.length) this.onData(rest);
   }
 
@@ -85,15 +86,10 @@ export class SignalRouter extends EventEmitter<SignalRouterEvents> {
   }
 }
 
-/** "pid 0 (outside the container)", "pid 42 (kill)", "the kernel", "the terminal". */
+/** "pid 0 (outside the container)", "pid 42 (kill)", "the kernel", "the terminal". The name is
+ * the one the native handler read as the signal arrived; "gone" when even then it had exited. */
 export function describeSender(e: SignalEvent): string {
   if (e.code > 0) return e.code === 0x80 ? 'the kernel or terminal' : 'the kernel';
   if (e.senderPid === 0) return 'pid 0 (outside the container)';
-  let comm = '';
-  try {
-    comm = readFileSync(`/proc/${e.senderPid}/comm`, 'utf8').trim();
-  } catch {
-    comm = 'gone';
-  }
-  return `pid ${e.senderPid} (${comm})`;
+  return `pid ${e.senderPid} (${e.senderComm || 'gone'})`;
 }

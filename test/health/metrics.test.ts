@@ -20,6 +20,7 @@ describe('health: /metrics', () => {
     const text = renderMetrics({
       lifecycle: life,
       orphansReaped: () => 7,
+      orphansUnnamed: () => 3,
       checks: [check('child', true), check('ready-http', false, 1500)],
       startupPassed: () => true,
       usage: () => ({ processes: 3, rssBytes: 1024, cpuSeconds: 1.5 }),
@@ -35,6 +36,7 @@ describe('health: /metrics', () => {
       'hainit_signals_received_total{signal="SIGTERM"} 1',
       'hainit_signals_forwarded_total{signal="SIGHUP"} 3',
       'hainit_orphans_reaped_total 7',
+      'hainit_orphans_unnamed_total 3',
       'hainit_check_up{check="child"} 1',
       'hainit_check_up{check="ready-http"} 0',
       'hainit_check_duration_seconds{check="ready-http"} 1.5',

@@ -60,7 +60,7 @@ class World {
         }
         return 0;
       },
-      reap: (_details, records) => {
+      reap: (_named, records) => {
         const now = this.dead.splice(0, records.length / REAPED_RECORD.size);
         now.forEach((d, i) => {
           this.reaped.add(d.pid);
@@ -78,7 +78,7 @@ class World {
     };
     this.addon = addon as NativeAddon;
     this.router = new SignalRouter(this.addon);
-    this.reaper = new Reaper(this.addon, false);
+    this.reaper = new Reaper(this.addon, { namesPerSecond: 0 });
   }
 
   supervisor(config: Config): Supervisor {
@@ -103,7 +103,7 @@ class World {
     const forward = this.modes.get(sig) === 1 || (this.modes.get(sig) === undefined && sig !== SIGTERM && sig !== SIGINT);
     if (forward && target !== 0) this.addon.kill(target, sig);
     const e: SignalEvent = {
-      signal: sig, code: 0, senderPid: 42, senderUid: 0, sent: forward ? sig : 0, target: forward ? target : 0, errno: 0,
+      signal: sig, code: 0, senderPid: 42, senderUid: 0, senderComm: 'kill', sent: forward ? sig : 0, target: forward ? target : 0, errno: 0,
       forwarded: forward && target !== 0, fromSelf: false, fromOwnTty: false, monoNs: 0n,
     };
     this.router.emit('signal', e);
