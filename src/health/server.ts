@@ -62,7 +62,8 @@ export const SERVER_LIMITS = {
   pipelineHoldMs: 5_000,
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
-  /** at the cap, connections waiting in the accept queue looked at per accepted one (atCap) */
+  /** at the cap, the accept queue is emptied natively (atCap); at most this many of the connections
+   * taken have a complete request head and go to node:http at once (descriptors kept for them) */
   triageBatch: 512,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
@@ -338,11 +339,8 @@ export function createHealthServer(d: ServerDeps): http.Server {
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
   server.removeListener('connection', httpConnection);
   server.on('connection', (socket: Socket) => {
-    httpConnection.call(server, socket);
-    // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
-    // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
-    const s = socket as Socket & { _server?: unknown };
-    if ((server as http.Server & { _connections: number })._connections <= trackFrom && s._server) return;
+    // Past the cap, a connection without its request head goes to the waiting room before
+    // node:http sets it up (a parser, timers): under churn that is every accepted connection.
     if (conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
       guard.triaging = true;
       try {
@@ -351,6 +349,11 @@ export function createHealthServer(d: ServerDeps): http.Server {
         guard.triaging = false;
       }
     }
+    httpConnection.call(server, socket);
+    // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
+    // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
+    const s = socket as Socket & { _server?: unknown };
+    if ((server as http.Server & { _connections: number })._connections <= trackFrom && s._server) return;
     conns.add(socket);
   });
   server.on('close', () => conns.close());
@@ -444,6 +447,9 @@ function atCap(socket: Socket, g: Guard): boolean {
     g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
   }
   for (const f of ready) serveFd(g.server, f);
+  // under churn this runs every turn: whoever was parked and has sent its head since (a probe
+  // accepted a moment before its request arrived) need not wait for the next check
+  if (parked) checkRoom(g, false);
   return adopted;
 }
 
@@ -451,19 +457,20 @@ function atCap(socket: Socket, g: Guard): boolean {
  * The room is the addon's, one per process: hainit has one endpoint. */
 const ROOM_CHECK_MS = 20;
 
-function checkRoom(g: Guard): void {
+function checkRoom(g: Guard, deadlines = true): void {
   let r: number[];
   try {
-    r = native().roomCheck();
+    r = native().roomCheck(deadlines ? 1 : 0, 0);
   } catch {
-    r = [0, 0];
+    r = [0, 0, 0];
   }
   if (r[0]) g.defence.note('timedOut', r[0]);
-  if (r[1] === 0) {
+  if (r[2]) g.defence.note('triaged', r[2]);
+  if (r[1] === 0 && g.roomTimer) {
     clearInterval(g.roomTimer);
     g.roomTimer = undefined;
   }
-  for (let i = 2; i < r.length; i++) serveFd(g.server, r[i]);
+  for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
 }
 
 /** A connection accepted natively, handed to node:http as node:net would. */
