@@ -348,6 +348,14 @@ static napi_value js_rcvbuf(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &fd, &bytes)) return NULL;
   return mk_i32(env, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno);
 }
+/* deferAccept(fd, seconds) -> 0 | -errno: TCP_DEFER_ACCEPT on a listening socket. A connection
+ * that has sent nothing stays in the kernel's SYN queue (no descriptor, no accept) until its first
+ * data, or for about `seconds` (then it is accepted as usual). */
+static napi_value js_defer_accept(napi_env env, napi_callback_info info) {
+  int32_t fd, secs;
+  if (!js_two_ints(env, info, &fd, &secs)) return NULL;
+  return mk_i32(env, setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) == 0 ? 0 : -errno);
+}
 /* The waiting room of the probe endpoint (issue 14). Past its connection cap, connections that
  * have not sent a complete request head are held here instead of in node:http: a descriptor
  * each and no JavaScript, watched by an epoll of their own (edge-triggered: a slow sender is
@@ -449,12 +457,15 @@ static napi_value js_room_init(napi_env env, napi_callback_info info) {
   srand((unsigned)getpid() ^ (unsigned)mono_ms());
   return mk_i32(env, 0);
 }
-/* triage(listenFd, maxReady) -> [reset, parked, fd...]: accepts the waiting connections until
- * the accept queue is empty (at most TRIAGE_MAX at a time); those with a complete request head
- * are returned for node:http (at most maxReady), the others go to the waiting room (when it is
- * full, the one there the longest is reset to make room: `reset`). A probe that connected behind
- * thousands is reached in one call, not one event-loop turn each. */
+/* triage(listenFd, maxReady) -> [reset, parked, fd...]: accepts the connections waiting when it
+ * is called (the accept queue's length then, from TCP_INFO; at most TRIAGE_MAX, and for at most
+ * TRIAGE_MS); those with a complete request head are returned for node:http (at most maxReady),
+ * the others go to the waiting room (when it is full, the one there the longest is reset to make
+ * room: `reset`). A probe that connected behind thousands is reached in one call, not one
+ * event-loop turn each; those that arrive meanwhile (the ones reset, reconnecting) wait for the
+ * next call, so the probe's answer does not wait behind them. */
 #define TRIAGE_MAX 8192
+#define TRIAGE_MS 10.0
 static napi_value js_triage(napi_env env, napi_callback_info info) {
   int32_t lfd, max;
   if (!js_two_ints(env, info, &lfd, &max)) return NULL;
@@ -462,7 +473,14 @@ static napi_value js_triage(napi_env env, napi_callback_info info) {
   CHECK(napi_create_array(env, &arr));
   uint32_t n = 2;
   int reset = 0, parked = 0;
-  for (int i = 0; i < TRIAGE_MAX && (int)n - 2 < max; i++) {
+  int todo = 512;
+  struct tcp_info ti;
+  socklen_t tlen = sizeof ti;
+  if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_LISTEN) todo = (int)ti.tcpi_unacked + 1;
+  if (todo > TRIAGE_MAX) todo = TRIAGE_MAX;
+  double until = mono_ms() + TRIAGE_MS;
+  for (int i = 0; i < todo && (int)n - 2 < max; i++) {
+    if ((i & 127) == 127 && mono_ms() > until) break;
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -698,6 +716,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"rawEnviron", NULL, js_raw_environ, NULL, NULL, NULL, napi_default, NULL},
     {"receiveBuffer", NULL, js_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
     {"triage", NULL, js_triage, NULL, NULL, NULL, napi_default, NULL},
+    {"deferAccept", NULL, js_defer_accept, NULL, NULL, NULL, napi_default, NULL},
     {"roomInit", NULL, js_room_init, NULL, NULL, NULL, napi_default, NULL},
     {"roomAdopt", NULL, js_room_adopt, NULL, NULL, NULL, napi_default, NULL},
     {"roomCheck", NULL, js_room_check, NULL, NULL, NULL, napi_default, NULL},

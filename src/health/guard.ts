@@ -20,6 +20,17 @@ export function fdLimit(limits = '/proc/self/limits'): number | undefined {
   }
 }
 
+/** Whether the kernel answers with SYN cookies once a listen queue's SYN queue is full (this network
+ * namespace's net.ipv4.tcp_syncookies is 1 or 2; the default everywhere). Without them, connections
+ * held back by TCP_DEFER_ACCEPT would fill the SYN queue and a probe's SYN would be dropped. */
+export function synCookies(file = '/proc/sys/net/ipv4/tcp_syncookies'): boolean {
+  try {
+    return /^[12]/.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 export interface CapLimits {
   readonly maxConnections: number;
   readonly waitingRoomMax: number;

@@ -6,7 +6,7 @@ import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
 import { native } from '../native';
 import { Check, Now } from './checks';
-import { Connections, DefenceLog, connectionCap, fdLimit } from './guard';
+import { Connections, DefenceLog, connectionCap, fdLimit, synCookies } from './guard';
 import { METRICS_CONTENT_TYPE } from './metrics';
 import { ENDPOINTS, Endpoint } from './registry';
 import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
@@ -62,6 +62,11 @@ export const SERVER_LIMITS = {
   pipelineHoldMs: 5_000,
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
+  /** past the cap, connections that have sent nothing wait this long in the kernel's SYN queue (no
+   * descriptor, not accepted; TCP_DEFER_ACCEPT, with SYN cookies only): while clients outnumber the
+   * descriptors, a probe (which sends its request at once) does not queue behind them, and one
+   * reset to make room comes back only after it, not at once (the kernel rounds to 3 s) */
+  deferAcceptS: 2,
   /** at the cap, the accept queue is emptied natively (atCap); at most this many of the connections
    * taken have a complete request head and go to node:http at once (descriptors kept for them) */
   triageBatch: 512,
@@ -285,6 +290,9 @@ interface Guard {
   /** the listening socket's descriptor once listening and the waiting room is set up; -1 before, or without */
   listenFd: number;
   triaging: boolean;
+  /** TCP_DEFER_ACCEPT may be used (SYN cookies are on), and is on now */
+  mayDefer: boolean;
+  deferring: boolean;
   roomTimer?: NodeJS.Timeout;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
@@ -333,7 +341,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
   const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
-  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false };
+  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false };
   // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
   // array copy on every connection.
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
@@ -422,6 +430,7 @@ function park(socket: Socket, g: Guard): 'parked' | 'busy' | 'no' {
 
 function atCap(socket: Socket, g: Guard): boolean {
   const n = native();
+  if (g.mayDefer && !g.deferring) deferAccept(g, true);
   let parked = 0;
   let reset = 0;
   let adopted = false;
@@ -470,7 +479,22 @@ function checkRoom(g: Guard, deadlines = true): void {
     clearInterval(g.roomTimer);
     g.roomTimer = undefined;
   }
+  if (r[1] === 0 && g.deferring && deadlines) deferAccept(g, false);
   for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
+}
+
+/** Past the cap (on) until the waiting room is empty again (off): quiet newcomers wait in the
+ * kernel, not in the accept queue ahead of a probe (SERVER_LIMITS.deferAcceptS). */
+function deferAccept(g: Guard, on: boolean): void {
+  let r: number;
+  try {
+    r = native().deferAccept(g.listenFd, on ? SERVER_LIMITS.deferAcceptS : 0);
+  } catch (e) {
+    r = -1;
+  }
+  if (r !== 0) g.mayDefer = false;
+  g.deferring = on && r === 0;
+  g.log.debug(`health endpoint: connections that have sent nothing ${g.deferring ? 'now wait in the kernel until they do (past the cap)' : 'are accepted at once again'}`);
 }
 
 /** A connection accepted natively, handed to node:http as node:net would. */
@@ -527,7 +551,10 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
           } catch (e) {
             r = (e as Error).message;
           }
-          if (r === 0) guard.listenFd = fd;
+          if (r === 0) {
+            guard.listenFd = fd;
+            guard.mayDefer = synCookies();
+          }
           else log.debug('health endpoint: no waiting room', { error: String(r) });
         }
       }

@@ -65,6 +65,8 @@ export interface NativeAddon {
   pipe(): [number, number] | number;
   /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
   receiveBuffer(fd: number, bytes: number): number;
+  /** TCP_DEFER_ACCEPT on a listening socket (0 turns it off); 0 or -errno */
+  deferAccept(fd: number, seconds: number): number;
   /** the probe endpoint's waiting room (src/health/server.ts atCap): its size and the idle deadline
    * of what it holds; 0 or -errno */
   roomInit(max: number, idleMs: number, jitterMs: number): number;

@@ -383,10 +383,12 @@ describe('reliability: hostile clients, as the kubelet sees them (issue 14)', fu
   });
 
   // More clients than hainit has descriptors: with its descriptor limit lowered to FD_LIMIT (prlimit
-  // lowers the hard limit, which Node raises the soft one to), the cap, the waiting room and the
-  // accept queue cannot hold them all, and every client cut reconnects at once. Before the native
-  // policy (issue 14, last point) a quiet newcomer went through node:http's JavaScript sockets and
-  // was cut again: RSS and probe latency followed the churn.
+  // lowers the hard limit, which Node raises the soft one to), the cap and the waiting room cannot
+  // hold them all, and every client cut reconnects at once. Before the native policy (issue 14, last
+  // point) a quiet newcomer went through node:http's JavaScript sockets and was cut again, and a
+  // probe queued behind the reconnecting ones: p99 1.2-2.1 s here. Now the accept queue is emptied
+  // natively, the newest quiet one is parked and the one parked the longest makes room, and quiet
+  // newcomers wait in the kernel (TCP_DEFER_ACCEPT) while the endpoint is past its cap.
   const FD_LIMIT = 3000;
   for (const [what, mix] of [
     [`5000 idle clients against a descriptor limit of ${FD_LIMIT}`, [['idle', 5000]]],
@@ -397,8 +399,9 @@ describe('reliability: hostile clients, as the kubelet sees them (issue 14)', fu
       const { port, pid } = await start([], ['prlimit', `--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--']);
       const r = await underAttack(port, pid, mix as unknown as Array<[HostileKind, number]>);
       report(what, r);
-      // the attack really outnumbered the descriptors: hainit is near its limit
-      assert.ok(r.held >= FD_LIMIT * 0.6, `hainit held only ${r.held} descriptors (limit ${FD_LIMIT})`);
+      // the attack really outnumbered the descriptors: as many clients connected (as they see it)
+      const connected = attackers.flatMap((a) => a.stats()).reduce((n, s) => n + s.connected, 0);
+      assert.ok(connected > FD_LIMIT * 1.2, `only ${connected} clients connected (descriptor limit ${FD_LIMIT})`);
       assert.equal(r.w.failed, 0, `probes failed: ${JSON.stringify(r.w.failures)}`);
       assertKubeletHappy(r);
       const lines = assertRateLimitedLog(h!.stderr, Date.now() - t0);
