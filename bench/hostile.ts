@@ -26,7 +26,10 @@ export const HOSTILE_CLASSES: readonly HostileClass[] = [
   { name: 'mix: 600 idle + 600 slow + 600 keep-alive + 32 pipeliners', mix: [['idle', 600], ['slow', 600], ['keepalive', 600], ['pipeline', 32]] },
   { name: '12000 idle, past the default cap of 2048', mix: [['idle', 12000]] },
   { name: '600 keep-alive holders, past --health-max-connections 300', mix: [['keepalive', 600]], args: ['--health-max-connections', '300'] },
-  { name: '18000 idle: more than hainit\'s descriptors allow (limit 20000)', mix: [['idle', 18000]] },
+  { name: '18000 idle, near hainit\'s descriptor limit (20000)', mix: [['idle', 18000]] },
+  // more clients than hainit has descriptors: the cap and the waiting room cannot hold them all
+  { name: '24000 idle: more clients than descriptors (limit 20000)', mix: [['idle', 24000]] },
+  { name: 'beyond the limit: 14000 idle + 4000 slow + 3000 keep-alive', mix: [['idle', 14000], ['slow', 4000], ['keepalive', 3000]] },
 ];
 
 export interface HostileResult {

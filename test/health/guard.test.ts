@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Connections, DefenceLog, connectionCap, fdLimit } from '../../src/health/guard';
+import { Connections, DefenceLog, connectionCap, fdLimit, synCookies } from '../../src/health/guard';
 import { SERVER_LIMITS } from '../../src/health/server';
 import { Logger } from '../../src/log/logger';
 
@@ -58,6 +58,16 @@ describe('health: connection guard (issue 14)', () => {
     assert.equal(fdLimit(f), Number.MAX_SAFE_INTEGER);
     assert.equal(fdLimit(path.join(dir, 'missing')), undefined);
     assert.equal(typeof fdLimit(), 'number');
+  });
+
+  it('reads whether the kernel answers with SYN cookies (TCP_DEFER_ACCEPT is used only then)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hainit-syncookies-'));
+    const f = path.join(dir, 'tcp_syncookies');
+    for (const [v, on] of [['1\n', true], ['2\n', true], ['0\n', false]] as const) {
+      writeFileSync(f, v);
+      assert.equal(synCookies(f), on, v);
+    }
+    assert.equal(synCookies(path.join(dir, 'missing')), false);
   });
 
   it('at the cap the least recently active connection makes room, once the accept loop is done; a request makes a connection the most recent', async () => {
