@@ -293,6 +293,8 @@ interface Guard {
   /** TCP_DEFER_ACCEPT may be used (SYN cookies are on), and is on now */
   mayDefer: boolean;
   deferring: boolean;
+  /** node:http holds fewer connections than its cap */
+  belowCap: () => boolean;
   roomTimer?: NodeJS.Timeout;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
@@ -341,7 +343,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
   const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
-  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false };
+  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false, belowCap: () => conns.size < cap };
   // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
   // array copy on every connection.
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
@@ -475,11 +477,12 @@ function checkRoom(g: Guard, deadlines = true): void {
   }
   if (r[0]) g.defence.note('timedOut', r[0]);
   if (r[2]) g.defence.note('triaged', r[2]);
-  if (r[1] === 0 && g.roomTimer) {
+  // deferring ends once the room is empty and node:http below its cap again
+  if (r[1] === 0 && g.deferring && deadlines && g.belowCap()) deferAccept(g, false);
+  if (r[1] === 0 && !g.deferring && g.roomTimer) {
     clearInterval(g.roomTimer);
     g.roomTimer = undefined;
   }
-  if (r[1] === 0 && g.deferring && deadlines) deferAccept(g, false);
   for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
 }
 
@@ -494,6 +497,7 @@ function deferAccept(g: Guard, on: boolean): void {
   }
   if (r !== 0) g.mayDefer = false;
   g.deferring = on && r === 0;
+  if (g.deferring) g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
   g.log.debug(`health endpoint: connections that have sent nothing ${g.deferring ? 'now wait in the kernel until they do (past the cap)' : 'are accepted at once again'}`);
 }
 
