@@ -349,9 +349,13 @@ export function createHealthServer(d: ServerDeps): http.Server {
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
   server.removeListener('connection', httpConnection);
   server.on('connection', (socket: Socket) => {
+    // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
+    // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
+    const s = socket as Socket & { _server?: unknown };
+    const few = (server as http.Server & { _connections: number })._connections <= trackFrom && s._server;
     // Past the cap, a connection without its request head goes to the waiting room before
     // node:http sets it up (a parser, timers): under churn that is every accepted connection.
-    if (conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
+    if (!few && conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
       guard.triaging = true;
       try {
         if (atCap(socket, guard)) return;
@@ -360,11 +364,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
       }
     }
     httpConnection.call(server, socket);
-    // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
-    // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
-    const s = socket as Socket & { _server?: unknown };
-    if ((server as http.Server & { _connections: number })._connections <= trackFrom && s._server) return;
-    conns.add(socket);
+    if (!few) conns.add(socket);
   });
   server.on('close', () => conns.close());
   GUARDS.set(server, guard);
