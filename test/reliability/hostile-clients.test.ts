@@ -410,6 +410,8 @@ describe('reliability: hostile clients, as the kubelet sees them (issue 14)', fu
       const total = (a: string): number => Number(new RegExp(`^hainit_health_clients_total\\{action="${a}"\\} (\\d+)$`, 'm').exec(m)?.[1] ?? NaN);
       console.log(`      /metrics: parked ${total('parked')}, triaged ${total('triaged')}, evicted ${total('evicted')}, timed_out ${total('timed_out')}`);
       assert.ok(total('parked') > 0, 'hainit_health_clients_total{action="parked"} is 0');
+      // the room was full: the ones that had waited the longest were reset to make room
+      assert.ok(total('triaged') > 0, 'hainit_health_clients_total{action="triaged"} is 0: nobody was reset to make room');
     });
   }
 });
