@@ -355,16 +355,31 @@ static napi_value js_rcvbuf(napi_env env, napi_callback_info info) {
   if (!js_two_ints(env, info, &fd, &bytes)) return NULL;
   return mk_i32(env, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno);
 }
+/* deferAccept(fd, seconds) -> 0 | -errno: TCP_DEFER_ACCEPT on a listening socket. A connection
+ * that has sent nothing stays in the kernel's SYN queue (no descriptor, no accept) until its first
+ * data, or for about `seconds` (then it is accepted as usual). */
+static napi_value js_defer_accept(napi_env env, napi_callback_info info) {
+  int32_t fd, secs;
+  if (!js_two_ints(env, info, &fd, &secs)) return NULL;
+  return mk_i32(env, setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) == 0 ? 0 : -errno);
+}
 /* The waiting room of the probe endpoint (issue 14). Past its connection cap, connections that
  * have not sent a complete request head are held here instead of in node:http: a descriptor
  * each and no JavaScript, watched by an epoll of their own (edge-triggered: a slow sender is
  * looked at when it sends, not on every check). Those whose head arrives go back to node:http;
- * those still quiet at their deadline, or for which there is no room, are reset. A client held
- * here does not reconnect: nothing churns, whatever their number (up to the room's size). */
+ * those still quiet at their deadline are reset. A client held here does not reconnect: nothing
+ * churns up to the room's size. Past it (more clients than descriptors) a newcomer still gets in
+ * and the one that came in the longest ago makes room (reset): the newest may be a probe about to
+ * send, the oldest has had its chance. That churn stays here, in C: no JavaScript socket each. */
 static int room_ep = -1;
 static int *room_fd, *room_pos; /* room_pos[fd] = index + 1 */
 static double *room_deadline;
+/* arrival order, by descriptor (-1: none): room_head came in first, room_tail last */
+static int *room_prev, *room_next;
+static int room_head = -1, room_tail = -1;
 static int room_len, room_max, room_pos_max;
+/* connections reset to make room since the last roomCheck (adopted ones; triage counts its own) */
+static int room_pushed_out;
 static double room_idle_ms, room_jitter_ms;
 static char peek_buf[8192];
 
@@ -382,31 +397,23 @@ static int head_state(int fd) {
   if (memmem(peek_buf, (size_t)got, "\r\n\r\n", 4) || memmem(peek_buf, (size_t)got, "\n\n", 2)) return 1;
   return got == (ssize_t)sizeof peek_buf ? 1 : 0;
 }
-/* connected (or last sent) less than 200 ms ago: a client that has not had the time to send */
-static int young(int fd) {
-  struct tcp_info ti;
-  socklen_t len = sizeof ti;
-  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_last_data_recv < 200;
-}
 static void reset_close(int fd) {
   struct linger l = {1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   close(fd);
 }
-static int room_add(int fd) {
-  if (room_ep < 0 || room_len >= room_max || fd >= room_pos_max) return -1;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u32 = (uint32_t)fd};
-  if (epoll_ctl(room_ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
-  room_fd[room_len] = fd;
-  room_deadline[room_len] = mono_ms() + room_idle_ms + (room_jitter_ms > 0 ? (double)(rand() % (int)room_jitter_ms) : 0);
-  room_pos[fd] = ++room_len;
-  return 0;
-}
-/* takes entry i out of the room (swapping the last one in); the descriptor stays open */
-static int room_take(int i) {
+/* takes entry i out of the room (swapping the last one in); the descriptor stays open. `keep`: it
+ * goes on living (to node:http), so out of the epoll; one about to be closed leaves the epoll by
+ * itself (the room holds the only descriptor of it): one system call less per connection reset */
+static int room_take(int i, int keep) {
   int fd = room_fd[i];
-  epoll_ctl(room_ep, EPOLL_CTL_DEL, fd, NULL);
+  if (keep) epoll_ctl(room_ep, EPOLL_CTL_DEL, fd, NULL);
   room_pos[fd] = 0;
+  int p = room_prev[fd], n = room_next[fd];
+  if (p >= 0) room_next[p] = n;
+  else room_head = n;
+  if (n >= 0) room_prev[n] = p;
+  else room_tail = p;
   room_len--;
   if (i != room_len) {
     room_fd[i] = room_fd[room_len];
@@ -414,6 +421,27 @@ static int room_take(int i) {
     room_pos[room_fd[i]] = i + 1;
   }
   return fd;
+}
+/* 0: `fd` is in the room, 1: it is, and the one there the longest was reset to make room for it;
+ * -1: no room at all (or it failed), `fd` untouched */
+static int room_add(int fd) {
+  if (room_ep < 0 || room_max <= 0 || fd >= room_pos_max) return -1;
+  int out = 0;
+  if (room_len >= room_max) {
+    reset_close(room_take(room_pos[room_head] - 1, 0));
+    out = 1;
+  }
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u32 = (uint32_t)fd};
+  if (epoll_ctl(room_ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
+  room_fd[room_len] = fd;
+  room_deadline[room_len] = mono_ms() + room_idle_ms + (room_jitter_ms > 0 ? (double)(rand() % (int)room_jitter_ms) : 0);
+  room_pos[fd] = ++room_len;
+  room_prev[fd] = room_tail;
+  room_next[fd] = -1;
+  if (room_tail >= 0) room_next[room_tail] = fd;
+  else room_head = fd;
+  room_tail = fd;
+  return out;
 }
 /* roomInit(max, idleMs, jitterMs) -> 0 | -errno */
 static napi_value js_room_init(napi_env env, napi_callback_info info) {
@@ -429,16 +457,24 @@ static napi_value js_room_init(napi_env env, napi_callback_info info) {
   room_fd = calloc((size_t)(max > 0 ? max : 1), sizeof *room_fd);
   room_deadline = calloc((size_t)(max > 0 ? max : 1), sizeof *room_deadline);
   room_pos = calloc((size_t)room_pos_max, sizeof *room_pos);
-  if (!room_fd || !room_deadline || !room_pos) return mk_i32(env, -ENOMEM);
+  room_prev = calloc((size_t)room_pos_max, sizeof *room_prev);
+  room_next = calloc((size_t)room_pos_max, sizeof *room_next);
+  if (!room_fd || !room_deadline || !room_pos || !room_prev || !room_next) return mk_i32(env, -ENOMEM);
   room_ep = epoll_create1(EPOLL_CLOEXEC);
   if (room_ep < 0) return mk_i32(env, -errno);
   room_max = max;
   srand((unsigned)getpid() ^ (unsigned)mono_ms());
   return mk_i32(env, 0);
 }
-/* triage(listenFd, max) -> [reset, parked, fd...]: accepts up to `max` waiting connections; those
- * with a complete request head are returned for node:http, the others go to the waiting room;
- * when it is full, those connected 200 ms ago or more are reset, the younger ones returned too */
+/* triage(listenFd, maxReady) -> [reset, parked, fd...]: accepts the connections waiting when it
+ * is called (the accept queue's length then, from TCP_INFO; at most TRIAGE_MAX, and for at most
+ * TRIAGE_MS); those with a complete request head are returned for node:http (at most maxReady),
+ * the others go to the waiting room (when it is full, the one there the longest is reset to make
+ * room: `reset`). A probe that connected behind thousands is reached in one call, not one
+ * event-loop turn each; those that arrive meanwhile (the ones reset, reconnecting) wait for the
+ * next call, so the probe's answer does not wait behind them. */
+#define TRIAGE_MAX 8192
+#define TRIAGE_MS 10.0
 static napi_value js_triage(napi_env env, napi_callback_info info) {
   int32_t lfd, max;
   if (!js_two_ints(env, info, &lfd, &max)) return NULL;
@@ -446,18 +482,33 @@ static napi_value js_triage(napi_env env, napi_callback_info info) {
   CHECK(napi_create_array(env, &arr));
   uint32_t n = 2;
   int reset = 0, parked = 0;
-  for (int i = 0; i < max; i++) {
+  int todo = 512;
+  struct tcp_info ti;
+  socklen_t tlen = sizeof ti;
+  if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_LISTEN) todo = (int)ti.tcpi_unacked + 1;
+  if (todo > TRIAGE_MAX) todo = TRIAGE_MAX;
+  double until = mono_ms() + TRIAGE_MS;
+  for (int i = 0; i < todo && (int)n - 2 < max; i++) {
+    if ((i & 127) == 127 && mono_ms() > until) break;
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       break;
     }
     int st = head_state(fd);
-    if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
-    else if (st < 0) close(fd);
-    else if (room_add(fd) == 0) parked++;
-    else if (young(fd)) napi_set_element(env, arr, n++, mk_i32(env, fd)); /* may be a probe about to send */
-    else {
+    if (st == 1) {
+      napi_set_element(env, arr, n++, mk_i32(env, fd));
+      continue;
+    }
+    if (st < 0) {
+      close(fd);
+      continue;
+    }
+    int r = room_add(fd);
+    if (r >= 0) {
+      parked++;
+      reset += r;
+    } else {
       reset_close(fd);
       reset++;
     }
@@ -475,41 +526,52 @@ static napi_value js_room_adopt(napi_env env, napi_callback_info info) {
   if (st != 0) return mk_i32(env, st == 1 ? 1 : -1);
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return mk_i32(env, -1);
-  if (room_add(dup) < 0) {
+  int r = room_add(dup);
+  if (r < 0) {
     close(dup);
     return mk_i32(env, -1);
   }
+  room_pushed_out += r;
   return mk_i32(env, 0);
 }
-/* roomCheck() -> [reset, remaining, fd...]: connections whose request head has arrived (out of
- * the room, for node:http); the closed ones and those past their deadline are dropped */
+/* roomCheck(deadlines) -> [timedOut, remaining, pushedOut, fd...]: connections whose request head
+ * has arrived (out of the room, for node:http); the closed ones are dropped, and with `deadlines`
+ * those past their deadline too (reset); pushedOut: reset to make room for adopted ones since the
+ * last call */
 static napi_value js_room_check(napi_env env, napi_callback_info info) {
-  (void)info;
+  int32_t deadlines, unused;
+  if (!js_two_ints(env, info, &deadlines, &unused)) return NULL;
   napi_value arr;
   CHECK(napi_create_array(env, &arr));
-  uint32_t n = 2;
+  uint32_t n = 3;
   int reset = 0;
   if (room_ep >= 0 && room_len > 0) {
     struct epoll_event ev[256];
-    int k = epoll_wait(room_ep, ev, 256, 0);
-    for (int j = 0; j < k; j++) {
-      int fd = (int)ev[j].data.u32;
-      if (fd >= room_pos_max || room_pos[fd] == 0) continue;
-      int st = head_state(fd);
-      if (st == 0) continue;
-      room_take(room_pos[fd] - 1);
-      if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
-      else close(fd);
-    }
-    double now = mono_ms();
-    for (int i = room_len - 1; i >= 0; i--) {
+    int k;
+    /* every head that arrived, not just 256: under churn the room's events outnumber that */
+    do {
+      k = epoll_wait(room_ep, ev, 256, 0);
+      for (int j = 0; j < k; j++) {
+        int fd = (int)ev[j].data.u32;
+        if (fd >= room_pos_max || room_pos[fd] == 0) continue;
+        int st = head_state(fd);
+        if (st == 0) continue;
+        room_take(room_pos[fd] - 1, st == 1);
+        if (st == 1) napi_set_element(env, arr, n++, mk_i32(env, fd));
+        else close(fd);
+      }
+    } while (k == 256);
+    double now = deadlines ? mono_ms() : 0;
+    for (int i = deadlines ? room_len - 1 : -1; i >= 0; i--) {
       if (room_deadline[i] > now) continue;
-      reset_close(room_take(i));
+      reset_close(room_take(i, 0));
       reset++;
     }
   }
   napi_set_element(env, arr, 0, mk_i32(env, reset));
   napi_set_element(env, arr, 1, mk_i32(env, room_len));
+  napi_set_element(env, arr, 2, mk_i32(env, room_pushed_out));
+  room_pushed_out = 0;
   return arr;
 }
 /* The inherited descriptors still open as the same file: a number Node's start-up used and
@@ -663,6 +725,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"rawEnviron", NULL, js_raw_environ, NULL, NULL, NULL, napi_default, NULL},
     {"receiveBuffer", NULL, js_rcvbuf, NULL, NULL, NULL, napi_default, NULL},
     {"triage", NULL, js_triage, NULL, NULL, NULL, napi_default, NULL},
+    {"deferAccept", NULL, js_defer_accept, NULL, NULL, NULL, napi_default, NULL},
     {"roomInit", NULL, js_room_init, NULL, NULL, NULL, napi_default, NULL},
     {"roomAdopt", NULL, js_room_adopt, NULL, NULL, NULL, napi_default, NULL},
     {"roomCheck", NULL, js_room_check, NULL, NULL, NULL, napi_default, NULL},

@@ -20,17 +20,34 @@ export function fdLimit(limits = '/proc/self/limits'): number | undefined {
   }
 }
 
+/** Whether the kernel answers with SYN cookies once a listen queue's SYN queue is full (this network
+ * namespace's net.ipv4.tcp_syncookies is 1 or 2; the default everywhere). Without them, connections
+ * held back by TCP_DEFER_ACCEPT would fill the SYN queue and a probe's SYN would be dropped. */
+export function synCookies(file = '/proc/sys/net/ipv4/tcp_syncookies'): boolean {
+  try {
+    return /^[12]/.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 export interface CapLimits {
   readonly maxConnections: number;
   readonly waitingRoomMax: number;
   readonly backlog: number;
   readonly reservedFds: number;
+  readonly triageBatch: number;
 }
 
 /**
- * How many connections the endpoint holds, and the listen backlog. Held connections, the accept
- * queue hainit may take in one turn (the backlog) and hainit's own descriptors must fit under the
+ * How many connections the endpoint holds (node:http's cap, and the native waiting room past
+ * it), and the listen backlog. Held connections, what one triage of the accept queue may hand
+ * node:http before the cap is restored, and hainit's own descriptors must fit under the
  * descriptor limit: past it accept() fails (EMFILE) and libuv closes whatever waits, probes too.
+ * The accept queue itself costs no descriptor: libuv takes one connection from it per turn of
+ * the event loop, and at the cap the rest are triaged natively, a batch at a time, into the
+ * room (which makes room for a newcomer when full, see native/addon.c). Without a requested cap
+ * and with few descriptors, node:http and the room share them half and half.
  */
 export function connectionCap(
   L: CapLimits,
@@ -39,10 +56,11 @@ export function connectionCap(
 ): { cap: number; backlog: number; room: number; limitedBy?: number } {
   const want = requested ?? L.maxConnections;
   if (fds === undefined) return { cap: want, backlog: L.backlog, room: 0 };
-  const backlog = Math.max(16, Math.min(L.backlog, Math.floor(fds / 4)));
-  const usable = Math.max(16, fds - backlog - Math.min(L.reservedFds, Math.floor(fds / 8)));
-  // the waiting room (past the cap, outside node:http) gets the descriptors left
-  return usable < want ? { cap: usable, backlog, room: 0, limitedBy: fds } : { cap: want, backlog, room: Math.min(L.waitingRoomMax, usable - want) };
+  const backlog = L.backlog;
+  const usable = Math.max(32, fds - Math.min(L.reservedFds, Math.floor(fds / 8)) - Math.min(L.triageBatch, Math.floor(fds / 8)));
+  if (requested !== undefined && usable - requested < 16) return { cap: usable, backlog, room: 0, limitedBy: fds };
+  const cap = requested ?? Math.min(want, Math.floor(usable / 2));
+  return { cap, backlog, room: Math.min(L.waitingRoomMax, usable - cap) };
 }
 
 type Counter = 'evicted' | 'parked' | 'triaged' | 'timedOut' | 'pipelined' | 'refused';
@@ -88,7 +106,7 @@ export class DefenceLog {
     const parts: string[] = [];
     if (c.evicted) parts.push(`closed ${c.evicted} least recently active connection${c.evicted === 1 ? '' : 's'} to stay at the cap of ${d.cap}`);
     if (c.parked) parts.push(`held ${c.parked} aside until they send a request (past the cap)`);
-    if (c.triaged) parts.push(`reset ${c.triaged} without a request for which there was no room`);
+    if (c.triaged) parts.push(`reset ${c.triaged} that waited the longest without a request, to make room (more clients than descriptors)`);
     if (c.timedOut) parts.push(`closed ${c.timedOut} idle without a complete request`);
     if (c.pipelined) parts.push(`dropped ${c.pipelined} pipelining more than the limit per turn`);
     if (c.refused) parts.push(`refused ${c.refused} (no descriptor left)`);

@@ -6,7 +6,7 @@ import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
 import { native } from '../native';
 import { Check, Now } from './checks';
-import { Connections, DefenceLog, connectionCap, fdLimit } from './guard';
+import { Connections, DefenceLog, connectionCap, fdLimit, synCookies } from './guard';
 import { METRICS_CONTENT_TYPE } from './metrics';
 import { ENDPOINTS, Endpoint } from './registry';
 import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
@@ -62,7 +62,13 @@ export const SERVER_LIMITS = {
   pipelineHoldMs: 5_000,
   /** ... and at most this many at a time (each keeps what node:http parsed of its last read) */
   pipelineHeldMax: 256,
-  /** at the cap, connections waiting in the accept queue looked at per accepted one (atCap) */
+  /** past the cap, connections that have sent nothing wait this long in the kernel's SYN queue (no
+   * descriptor, not accepted; TCP_DEFER_ACCEPT, with SYN cookies only): while clients outnumber the
+   * descriptors, a probe (which sends its request at once) does not queue behind them, and one
+   * reset to make room comes back only after it, not at once (the kernel rounds to 3 s) */
+  deferAcceptS: 2,
+  /** at the cap, the accept queue is emptied natively (atCap); at most this many of the connections
+   * taken have a complete request head and go to node:http at once (descriptors kept for them) */
   triageBatch: 512,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
@@ -284,6 +290,11 @@ interface Guard {
   /** the listening socket's descriptor once listening and the waiting room is set up; -1 before, or without */
   listenFd: number;
   triaging: boolean;
+  /** TCP_DEFER_ACCEPT may be used (SYN cookies are on), and is on now */
+  mayDefer: boolean;
+  deferring: boolean;
+  /** node:http holds fewer connections than its cap */
+  belowCap: () => boolean;
   roomTimer?: NodeJS.Timeout;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
@@ -332,18 +343,19 @@ export function createHealthServer(d: ServerDeps): http.Server {
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
   const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
-  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false };
+  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false, belowCap: () => conns.size < cap };
   // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
   // array copy on every connection.
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
   server.removeListener('connection', httpConnection);
   server.on('connection', (socket: Socket) => {
-    httpConnection.call(server, socket);
     // Few open (the kubelet's connection per probe): nothing to track, nothing to pay. node:net
     // counts what it accepted; those the waiting room hands back (no _server) are always tracked.
     const s = socket as Socket & { _server?: unknown };
-    if ((server as http.Server & { _connections: number })._connections <= trackFrom && s._server) return;
-    if (conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
+    const few = (server as http.Server & { _connections: number })._connections <= trackFrom && s._server;
+    // Past the cap, a connection without its request head goes to the waiting room before
+    // node:http sets it up (a parser, timers): under churn that is every accepted connection.
+    if (!few && conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
       guard.triaging = true;
       try {
         if (atCap(socket, guard)) return;
@@ -351,7 +363,8 @@ export function createHealthServer(d: ServerDeps): http.Server {
         guard.triaging = false;
       }
     }
-    conns.add(socket);
+    httpConnection.call(server, socket);
+    if (!few) conns.add(socket);
   });
   server.on('close', () => conns.close());
   GUARDS.set(server, guard);
@@ -419,6 +432,7 @@ function park(socket: Socket, g: Guard): 'parked' | 'busy' | 'no' {
 
 function atCap(socket: Socket, g: Guard): boolean {
   const n = native();
+  if (g.mayDefer && !g.deferring) deferAccept(g, true);
   let parked = 0;
   let reset = 0;
   let adopted = false;
@@ -444,6 +458,9 @@ function atCap(socket: Socket, g: Guard): boolean {
     g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
   }
   for (const f of ready) serveFd(g.server, f);
+  // under churn this runs every turn: whoever was parked and has sent its head since (a probe
+  // accepted a moment before its request arrived) need not wait for the next check
+  if (parked) checkRoom(g, false);
   return adopted;
 }
 
@@ -451,19 +468,37 @@ function atCap(socket: Socket, g: Guard): boolean {
  * The room is the addon's, one per process: hainit has one endpoint. */
 const ROOM_CHECK_MS = 20;
 
-function checkRoom(g: Guard): void {
+function checkRoom(g: Guard, deadlines = true): void {
   let r: number[];
   try {
-    r = native().roomCheck();
+    r = native().roomCheck(deadlines ? 1 : 0, 0);
   } catch {
-    r = [0, 0];
+    r = [0, 0, 0];
   }
   if (r[0]) g.defence.note('timedOut', r[0]);
-  if (r[1] === 0) {
+  if (r[2]) g.defence.note('triaged', r[2]);
+  // deferring ends once the room is empty and node:http below its cap again
+  if (r[1] === 0 && g.deferring && deadlines && g.belowCap()) deferAccept(g, false);
+  if (r[1] === 0 && !g.deferring && g.roomTimer) {
     clearInterval(g.roomTimer);
     g.roomTimer = undefined;
   }
-  for (let i = 2; i < r.length; i++) serveFd(g.server, r[i]);
+  for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
+}
+
+/** Past the cap (on) until the waiting room is empty again (off): quiet newcomers wait in the
+ * kernel, not in the accept queue ahead of a probe (SERVER_LIMITS.deferAcceptS). */
+function deferAccept(g: Guard, on: boolean): void {
+  let r: number;
+  try {
+    r = native().deferAccept(g.listenFd, on ? SERVER_LIMITS.deferAcceptS : 0);
+  } catch (e) {
+    r = -1;
+  }
+  if (r !== 0) g.mayDefer = false;
+  g.deferring = on && r === 0;
+  if (g.deferring) g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  g.log.debug(`health endpoint: connections that have sent nothing ${g.deferring ? 'now wait in the kernel until they do (past the cap)' : 'are accepted at once again'}`);
 }
 
 /** A connection accepted natively, handed to node:http as node:net would. */
@@ -520,7 +555,10 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
           } catch (e) {
             r = (e as Error).message;
           }
-          if (r === 0) guard.listenFd = fd;
+          if (r === 0) {
+            guard.listenFd = fd;
+            guard.mayDefer = synCookies();
+          }
           else log.debug('health endpoint: no waiting room', { error: String(r) });
         }
       }

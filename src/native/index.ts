@@ -67,15 +67,21 @@ export interface NativeAddon {
   pipe(): [number, number] | number;
   /** SO_RCVBUF on a socket (a listening one passes it on to what it accepts); 0 or -errno */
   receiveBuffer(fd: number, bytes: number): number;
+  /** TCP_DEFER_ACCEPT on a listening socket (0 turns it off); 0 or -errno */
+  deferAccept(fd: number, seconds: number): number;
   /** the probe endpoint's waiting room (src/health/server.ts atCap): its size and the idle deadline
    * of what it holds; 0 or -errno */
   roomInit(max: number, idleMs: number, jitterMs: number): number;
-  /** accepts up to `max` waiting connections: [reset, parked, fd...], the fds with a complete request head */
-  triage(listenFd: number, max: number): number[];
-  /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it); -1: neither */
+  /** accepts the waiting connections (until the queue is empty or `maxReady` have a complete request
+   * head): [reset, parked, fd...], the fds with a head; the others are parked (reset: those the full
+   * room let go to make room, or none) */
+  triage(listenFd: number, maxReady: number): number[];
+  /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it; a full room
+   * resets the one it held the longest); -1: neither */
   roomAdopt(fd: number, unused: number): number;
-  /** [reset at their deadline, still in the room, fd...]: the fds whose request head arrived */
-  roomCheck(): number[];
+  /** [reset at their deadline (only with `deadlines` 1), still in the room, reset to make room for
+   * adopted ones, fd...]: the fds whose request head arrived */
+  roomCheck(deadlines: number, unused: number): number[];
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Connections, DefenceLog, connectionCap, fdLimit } from '../../src/health/guard';
+import { Connections, DefenceLog, connectionCap, fdLimit, synCookies } from '../../src/health/guard';
 import { SERVER_LIMITS } from '../../src/health/server';
 import { Logger } from '../../src/log/logger';
 
@@ -34,15 +34,19 @@ const tick = () => new Promise((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('health: connection guard (issue 14)', () => {
-  it('the cap fits under the descriptor limit with the backlog and hainit\'s own descriptors', () => {
+  it('the cap and the waiting room fit under the descriptor limit with hainit\'s own descriptors and one triage\'s', () => {
     const L = SERVER_LIMITS;
     assert.deepEqual(connectionCap(L, undefined, undefined), { cap: L.maxConnections, backlog: L.backlog, room: 0 });
     assert.deepEqual(connectionCap(L, undefined, 1_048_576), { cap: L.maxConnections, backlog: L.backlog, room: L.waitingRoomMax });
-    // 20,000 - 4,096 - 256 = 15,648 usable: the cap, and the waiting room past it
-    assert.deepEqual(connectionCap(L, 10_000, 20_000), { cap: 10_000, backlog: 4096, room: 5_648 });
-    assert.deepEqual(connectionCap(L, 50_000, 20_000), { cap: 15_648, backlog: 4096, room: 0, limitedBy: 20_000 });
-    // a small limit: backlog a quarter of it, 1/8 kept for hainit: 1024 - 256 - 128 = 640
-    assert.deepEqual(connectionCap(L, undefined, 1024), { cap: 640, backlog: 256, room: 0, limitedBy: 1024 });
+    assert.deepEqual(connectionCap(L, undefined, 20_000), { cap: 2048, backlog: 4096, room: L.waitingRoomMax });
+    // 20,000 - 256 (hainit's own) - 512 (one triage's ready ones) = 19,232 usable: the cap, and the
+    // waiting room past it; the accept queue (backlog) costs no descriptor
+    assert.deepEqual(connectionCap(L, 10_000, 20_000), { cap: 10_000, backlog: 4096, room: 9_232 });
+    assert.deepEqual(connectionCap(L, 50_000, 20_000), { cap: 19_232, backlog: 4096, room: 0, limitedBy: 20_000 });
+    // a small limit: 1/8 kept for hainit, 1/8 for a triage: 1024 - 128 - 128 = 768, half of it for
+    // node:http and half for the waiting room (the default cap is not asked for: no warning)
+    assert.deepEqual(connectionCap(L, undefined, 1024), { cap: 384, backlog: 4096, room: 384 });
+    assert.deepEqual(connectionCap(L, 300, 3000), { cap: 300, backlog: 4096, room: 3000 - 256 - 375 - 300 });
   });
 
   it('reads the soft descriptor limit from /proc/PID/limits', () => {
@@ -54,6 +58,16 @@ describe('health: connection guard (issue 14)', () => {
     assert.equal(fdLimit(f), Number.MAX_SAFE_INTEGER);
     assert.equal(fdLimit(path.join(dir, 'missing')), undefined);
     assert.equal(typeof fdLimit(), 'number');
+  });
+
+  it('reads whether the kernel answers with SYN cookies (TCP_DEFER_ACCEPT is used only then)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hainit-syncookies-'));
+    const f = path.join(dir, 'tcp_syncookies');
+    for (const [v, on] of [['1\n', true], ['2\n', true], ['0\n', false]] as const) {
+      writeFileSync(f, v);
+      assert.equal(synCookies(f), on, v);
+    }
+    assert.equal(synCookies(path.join(dir, 'missing')), false);
   });
 
   it('at the cap the least recently active connection makes room, once the accept loop is done; a request makes a connection the most recent', async () => {
@@ -111,7 +125,7 @@ describe('health: connection guard (issue 14)', () => {
     assert.equal(log.lines.length, 1, 'rate-limited');
     await sleep(200);
     assert.equal(log.lines.length, 2);
-    assert.match(log.lines[1], /^warn health endpoint: busy clients in the last 0 s: reset 40 without a request for which there was no room; closed 500 idle without a complete request; dropped 3 pipelining more than the limit per turn$/);
+    assert.match(log.lines[1], /^warn health endpoint: busy clients in the last 0 s: reset 40 that waited the longest without a request, to make room \(more clients than descriptors\); closed 500 idle without a complete request; dropped 3 pipelining more than the limit per turn$/);
     assert.deepEqual(defence.total, { evicted: 1, parked: 0, triaged: 40, timedOut: 500, pipelined: 3, refused: 0 });
     await sleep(200);
     assert.equal(log.lines.length, 2, 'nothing to say, nothing said');
