@@ -39,39 +39,66 @@ const EQ = 0x3d;
  * in its order. Throws UsageError for a HAINIT_APP_* that names no Node setting.
  */
 export function applicationEnvironment(entries: readonly Buffer[]): { env: NodeJS.ProcessEnv; raw: Buffer[] } {
-  const carried = new Map<string, Buffer>();
-  for (const e of entries) {
-    const eq = e.indexOf(EQ);
-    const name = (eq < 0 ? e : e.subarray(0, eq)).toString('latin1');
-    if (!name.startsWith(CARRY_PREFIX)) continue;
+  // Start-up runs this over every entry: all of them are decoded in one call (latin1: a byte is a
+  // character, so lengths and offsets carry over) and cut as strings, where a toString per entry
+  // and part went through Buffer's JavaScript each time. Where every byte is ASCII, latin1 and
+  // UTF-8 agree; otherwise the values are decoded again as UTF-8, entry by entry.
+  const n = entries.length;
+  const all = Buffer.concat(entries as Buffer[]).toString('latin1');
+  const ascii = !NOT_ASCII.test(all);
+  const texts = new Array<string>(n);
+  let carried: Map<string, Buffer> | undefined;
+  for (let i = 0, at = 0; i < n; i++) {
+    const e = entries[i];
+    const text = all.slice(at, (at += e.length));
+    texts[i] = text;
+    if (!text.startsWith(CARRY_PREFIX)) continue;
+    const eq = text.indexOf('=');
+    const name = eq < 0 ? text : text.slice(0, eq);
     const target = name.slice(CARRY_PREFIX.length);
     if (!forTheApp(target)) {
       throw new UsageError(`${printable(Buffer.from(name, 'latin1'))}: only NODE_*, UV_* and OPENSSL_CONF/MODULES/ENGINES can be passed to the application this way`);
     }
+    carried ??= new Map();
     carried.set(target, Buffer.concat([Buffer.from(`${target}=`, 'latin1'), eq < 0 ? Buffer.alloc(0) : e.subarray(eq + 1)]));
   }
-  const raw: Buffer[] = [];
-  const placed = new Set<string>();
-  for (const e of entries) {
-    const eq = e.indexOf(EQ);
-    const name = (eq < 0 ? e : e.subarray(0, eq)).toString('latin1');
-    if (name.startsWith(CARRY_PREFIX)) {
-      const target = name.slice(CARRY_PREFIX.length);
-      // where the first carrier stood, with the last value given
-      if (!placed.has(target)) raw.push(carried.get(target)!);
-      placed.add(target);
-    } else if (!carried.has(name)) {
-      raw.push(e);
+  let raw: Buffer[];
+  if (carried === undefined) {
+    raw = entries.slice();
+  } else {
+    raw = [];
+    const placed = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const text = texts[i];
+      const eq = text.indexOf('=');
+      const name = eq < 0 ? text : text.slice(0, eq);
+      if (name.startsWith(CARRY_PREFIX)) {
+        const target = name.slice(CARRY_PREFIX.length);
+        // where the first carrier stood, with the last value given
+        if (!placed.has(target)) raw.push(carried.get(target)!);
+        placed.add(target);
+      } else if (!carried.has(name)) {
+        raw.push(entries[i]);
+      }
     }
   }
   const env: NodeJS.ProcessEnv = {};
-  for (const e of raw) {
-    const eq = e.indexOf(EQ);
-    if (eq > 0) env[e.subarray(0, eq).toString()] = e.subarray(eq + 1).toString();
+  for (let i = 0; i < raw.length; i++) {
+    const e = raw[i];
+    if (ascii && carried === undefined) {
+      const text = texts[i];
+      const eq = text.indexOf('=');
+      if (eq > 0) env[text.slice(0, eq)] = text.slice(eq + 1);
+    } else {
+      const eq = e.indexOf(EQ);
+      if (eq > 0) env[e.toString('utf8', 0, eq)] = e.toString('utf8', eq + 1);
+    }
   }
   Object.defineProperty(env, RAW, { value: raw, enumerable: false });
   return { env, raw };
 }
+
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The application's environment, from /proc/self/environ when there is one (bytes kept), else
