@@ -17,6 +17,11 @@ import { SignalRouter } from './signals/router';
 import { EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
+// Imported, not required on first use: a require() of a module makes esbuild wrap it and every
+// module it imports in a lazy initialiser, which cost start-up more (0.8 M instructions, README
+// "Choices", start-up) than these two modules' top levels.
+import { psMain } from './forensics/ps';
+import { probeMain } from './commands/probe';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = require('../../package.json').version;
@@ -92,10 +97,8 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<void> {
   // `hainit ps | head` must not die of EPIPE; exitCode (not exit()) lets piped output drain.
   process.stdout.on('error', () => undefined);
   if (name === 'ps') {
-    const { psMain } = require('./forensics/ps') as typeof import('./forensics/ps');
     process.exitCode = psMain(args, (s) => process.stdout.write(s));
   } else {
-    const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
     // exit(), not exitCode: a name lookup still running in libuv's pool (a dead DNS server) must
     // not keep a Docker HEALTHCHECK alive past --timeout; stderr on a pipe is written synchronously.
     process.exit(await probeMain(args, (s) => process.stderr.write(s)));
