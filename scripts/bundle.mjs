@@ -36,21 +36,34 @@ export function train(nodeBinary, js, cache, nodeFlags = [], { emulator = [], ad
   return existsSync(cache);
 }
 
-/** Writes OUT/hainit.js: the bundle, wrapped as Node wraps a module. */
+/**
+ * Writes OUT/hainit.js: the bundle, wrapped as Node wraps a module.
+ *
+ * Bundled from the TypeScript sources (src/main.ts), not from tsc's CommonJS in lib/src: as ES
+ * modules, esbuild hoists them into one scope, so start-up runs no module wrappers, no `exports.x`
+ * stores and no `(0, m.f)()` lookups; a module that main.ts loads with require() on first use
+ * (ps, probe, the health server...) stays a function that runs only then. `minify` minifies
+ * whitespace and syntax but keeps identifiers, so stack traces keep hainit's names without
+ * esbuild's keepNames, which renames every function again at start-up (a defineProperty each,
+ * 245 of them). Counted with callgrind (main thread, `node --hash-seed=1`, so counts repeat; the
+ * cache trained under the same flag), `node bin/hainit -- true` on Node 22: 107.4 M instructions
+ * from lib/src with keepNames, 106.0 M from src/ (startup-count.js and README "Choices").
+ */
 export async function bundle({ out, minify, target }) {
-  const entry = path.join(root, 'lib', 'src', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${path.relative(root, entry)} is missing: run \`npx tsc -p .\` first`);
+  const entry = path.join(root, 'src', 'main.ts');
+  if (!existsSync(entry)) throw new Error(`${path.relative(root, entry)} is missing: the bundle is made in a checkout`);
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   const esbuild = require('esbuild');
   const result = await esbuild.build({
     entryPoints: [entry],
+    tsconfig: path.join(root, 'tsconfig.json'),
     bundle: true,
     platform: 'node',
     target,
     format: 'cjs',
     write: false,
-    minify,
-    keepNames: true, // error messages and stack traces keep hainit's names
+    minifyWhitespace: minify,
+    minifySyntax: minify,
     legalComments: 'none',
     logLevel: 'warning',
     // the addon is required by a computed path (src/native/index.ts), at run time
@@ -65,6 +78,10 @@ export async function bundle({ out, minify, target }) {
     }],
   });
   const js = path.join(out, 'hainit.js');
+  // bin/hainit reads it as latin1 (a copy, no UTF-8 decoding): esbuild writes ASCII (charset
+  // 'ascii', its default, escapes the rest), and this keeps it so.
+  const nonAscii = /[^\x00-\x7f]/.exec(result.outputFiles[0].text);
+  if (nonAscii) throw new Error(`bundle.mjs: the bundle must be ASCII, found ${JSON.stringify(nonAscii[0])}`);
   writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${result.outputFiles[0].text}\n})`);
   return js;
 }
@@ -78,8 +95,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const lib = path.join(root, 'lib');
   // Every Node that may run it must parse it: the oldest one's syntax, Node 20.
-  // Minified as in the binary: 4 M fewer instructions at start-up (callgrind, Node 24); keepNames
-  // keeps function names in stack traces, and `node lib/src/main.js` runs the readable modules.
+  // Minified as in the binary: fewer bytes to read and turn into a string at every start.
   const js = await bundle({ out: lib, minify: true, target: 'node20' });
   // Every old cache goes: V8 checks a cache against the source's length only, so a cache left
   // from another bundle of the same length would be taken.

@@ -9,7 +9,9 @@ const path = require('node:path');
 const { Script } = require('node:vm');
 
 const [bundle, out, root] = process.argv.slice(2, 5);
-const script = new Script(readFileSync(bundle, 'utf8'), { filename: 'hainit.js' });
+const script = new Script(readFileSync(bundle, 'latin1'), { filename: 'hainit.js' });
+// as bin/hainit: the addon comes from ROOT's build/Release, not from an SEA asset
+globalThis.__hainitFromPackage = true;
 // hainit leaves with _exit(2) (the addon's exitNow), except through this hook when it is set.
 globalThis.__hainitTrainingExit = (code) => {
   writeFileSync(out, script.createCachedData());

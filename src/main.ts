@@ -17,6 +17,11 @@ import { SignalRouter } from './signals/router';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
 import { Health, startHealth } from './health';
+// Imported, not required on first use: a require() of a module makes esbuild wrap it and every
+// module it imports in a lazy initialiser, which cost start-up more (0.8 M instructions, README
+// "Choices", start-up) than these two modules' top levels.
+import { psMain } from './forensics/ps';
+import { probeMain } from './commands/probe';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = require('../../package.json').version;
@@ -101,7 +106,6 @@ async function main(argv: readonly string[]): Promise<void> {
 async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<never> {
   const err = (s: string) => outputFor(2).write(s);
   if (name === 'ps') {
-    const { psMain } = require('./forensics/ps') as typeof import('./forensics/ps');
     // A stream, so a slow reader gets the whole table (the pipe may be non-blocking); `hainit ps |
     // head` must not die of EPIPE; exit waits until the stream has handed everything to the kernel.
     const stdout = process.stdout.on('error', () => undefined);
@@ -109,7 +113,6 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<never> 
     await new Promise((resolve) => stdout.write('', resolve));
     return exit(code);
   }
-  const { probeMain } = require('./commands/probe') as typeof import('./commands/probe');
   // exit() does not wait for a name lookup still running in libuv's pool (a dead DNS server): a
   // Docker HEALTHCHECK is not kept alive past --timeout.
   return exit(await probeMain(args, (s) => writeAll(1, s), err));

@@ -85,7 +85,7 @@ export const PROBE_OPTIONS: readonly OptionSpec[] = [
 
 /** `--grace-period` = `HAINIT_GRACE_PERIOD`. */
 export function envName(option: OptionSpec): string {
-  return 'HAINIT_' + option.name.toUpperCase().replace(/-/g, '_');
+  return 'HAINIT_' + option.name.toUpperCase().replaceAll('-', '_');
 }
 
 export function takesValue(option: OptionSpec): boolean {

@@ -78,13 +78,17 @@ function parseTable(args: string[], table: readonly OptionSpec[], allowPositiona
   }
 }
 
+/** HAINIT_* name of each option, made once (start-up looks every option up). */
+const ENV_NAMES = new Map(OPTIONS.map((o) => [o, envName(o)]));
+
 /** One option's value: the flag if given, else HAINIT_<NAME>, else undefined. */
 class Source {
-  constructor(private readonly flags: Record<string, Raw>, private readonly env: NodeJS.ProcessEnv) {}
+  /** env holds only the HAINIT_* variables (hainitVariables): process.env asks the C library
+   * for every name looked up, and start-up looks up every option. */
+  constructor(private readonly flags: Record<string, Raw>, private readonly env: ReadonlyMap<string, string>) {}
 
   private envValue(o: OptionSpec): string | undefined {
-    const v = this.env[envName(o)];
-    return v === undefined ? undefined : v;
+    return this.env.get(ENV_NAMES.get(o) ?? envName(o));
   }
   value(name: string): { text: string; what: string } | undefined {
     const o = byLong.get(name)!;
@@ -221,11 +225,21 @@ function restartMode(src: Source): RestartMode {
   return m;
 }
 
-function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set(OPTIONS.map(envName));
-  return Object.keys(env)
-    .filter((k) => k.startsWith('HAINIT_') && !known.has(k) && !environmentOnly(k))
-    .map((k) => `${k} is not a hainit setting: ignored`);
+/** The HAINIT_* variables, read from env once. */
+function hainitVariables(env: NodeJS.ProcessEnv): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k of Object.keys(env)) {
+    if (!k.startsWith('HAINIT_')) continue;
+    const v = env[k];
+    if (v !== undefined) out.set(k, v);
+  }
+  return out;
+}
+
+function unknownEnvironment(env: ReadonlyMap<string, string>): string[] {
+  if (env.size === 0) return [];
+  const known = new Set(ENV_NAMES.values());
+  return [...env.keys()].filter((k) => !known.has(k) && !environmentOnly(k)).map((k) => `${k} is not a hainit setting: ignored`);
 }
 
 /**
@@ -242,7 +256,8 @@ export function parseInvocation(
   const shell = () => (shellKnown ??= shellAvailable());
   const { options, command } = splitAtCommand(argv);
   const flags = parseFlags(options);
-  const src = new Source(flags, env);
+  const vars = hainitVariables(env);
+  const src = new Source(flags, vars);
   if (flags.help) return { kind: 'help' };
   if (flags.version) return { kind: 'version' };
   if (command.length === 0) throw new UsageError('no command given (usage: hainit [OPTIONS] [--] COMMAND [ARGS...]; see --help)');
@@ -300,5 +315,5 @@ export function parseInvocation(
     restartDelayMs: duration(src, 'restart-delay', 1_000),
     restartWindowMs: positiveDuration(src, 'restart-window', 60_000),
   };
-  return { kind: 'run', config: Object.freeze(config), warnings: unknownEnvironment(env) };
+  return { kind: 'run', config: Object.freeze(config), warnings: unknownEnvironment(vars) };
 }

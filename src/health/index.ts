@@ -11,6 +11,7 @@ import { LifecycleView } from './checks';
 import { renderMetrics } from './metrics';
 import { ApplicationCheck, CheckRegistry, HealthEvents } from './registry';
 import { ProbeFn, execProbe, httpProbe, tcpProbe } from './runners';
+import { createHealthServer, listen } from './server';
 
 export type { HealthEvents } from './registry';
 
@@ -129,8 +130,7 @@ export async function startHealth(d: HealthDeps): Promise<Health> {
       }
       return cached.usage;
     };
-    // Loaded only with --health-listen: node:http is not free at start-up.
-    const { createHealthServer, listen } = require('./server') as typeof import('./server');
+    // node:http, not free at start-up, is loaded by createHealthServer: only with --health-listen.
     server = createHealthServer({
       checksFor: (e) => registry.checksFor(e),
       metrics: () =>

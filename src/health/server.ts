@@ -1,6 +1,9 @@
-import * as http from 'node:http';
+// node:http and node:net load on first use (runtime/lazy.ts), not when the bundle starts: this
+// module is imported, not required, so that esbuild needs no lazy-module wrappers (README, start-up).
+import type * as http from 'node:http';
 import { closeSync } from 'node:fs';
-import { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { httpModule, netModule } from '../runtime/lazy';
 import { ListenAddress } from '../config/config';
 import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
@@ -312,7 +315,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
   // At the cap the least recently active connection makes room: held aside in the waiting room
   // (a keep-alive client between requests, one that never sent one), closed only without it.
   const conns: Connections = new Connections(cap, defence, { timeoutMs: L.idleTimeoutMs, jitterMs: L.idleJitterMs }, Date.now, (s) => park(s, guard));
-  const server = http.createServer(
+  const server = httpModule().createServer(
     {
       // A backstop for the connections accepted while few were open (untracked, see trackFrom):
       // node checks these for all connections at once; the tracked ones meet their spread
@@ -505,7 +508,7 @@ function deferAccept(g: Guard, on: boolean): void {
 function serveFd(server: http.Server, fd: number): void {
   let s: Socket;
   try {
-    s = new Socket({ fd, readable: true, writable: true });
+    s = new (netModule().Socket)({ fd, readable: true, writable: true });
   } catch {
     closeSync(fd);
     return;

@@ -1,5 +1,5 @@
 import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import * as path from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { UsageError } from '../exit-codes';
 
 /** A reaped process, as the reaper hands it on (decoded from struct hainit_reaped: src/reaper/record.ts). */
@@ -132,7 +132,7 @@ function loadFromPackage(): NativeAddon {
     if (file === undefined) file = (require('node-gyp-build') as { path(dir: string): string }).path(root);
     return dlopen(file);
   } catch (e) {
-    return cannotLoad(`${file === undefined ? path.normalize(root) : path.normalize(file)}: ${firstLine(e)} (reinstall: npm rebuild hainit)`);
+    return cannotLoad(`${file === undefined ? normalize(root) : normalize(file)}: ${firstLine(e)} (reinstall: npm rebuild hainit)`);
   }
 }
 
@@ -151,6 +151,9 @@ interface Sea {
 }
 
 export function isSingleExecutable(): boolean {
+  // bin/hainit and the code-cache training run say so before the bundle runs: loading node:sea
+  // only to hear "no" cost every start-up of the npm form (README "Choices", start-up).
+  if ((globalThis as { __hainitFromPackage?: boolean }).__hainitFromPackage === true) return false;
   try {
     // node:sea exists from Node 20; isSea() is false when run by a plain `node`.
     return (require('node:sea') as Sea).isSea();
@@ -194,7 +197,7 @@ function loadEmbedded(): NativeAddon {
     tried.push(`no sealed memfd (${memfdAbsentReason()})`);
   }
 
-  const beside = path.join(path.dirname(process.execPath), ADDON_ASSET);
+  const beside = join(dirname(process.execPath), ADDON_ASSET);
   if (existsSync(beside)) {
     const unsafe = safeReason(beside, true);
     if (unsafe) return cannotLoad(`refusing ${beside}: ${unsafe}`);

@@ -12,6 +12,7 @@ import { SignalEvent, SignalRouter, describeSender } from '../signals/router';
 import { waitForAll } from '../startup/wait-for';
 import { MemoryReading, MemorySampler, MemoryStatus, MemoryWatchdog, samplerFor } from '../watch/memory';
 import { ChildRunner, describeExit } from './child';
+import { startupWarnings } from '../forensics/dispositions';
 import { describeResult } from './command';
 import { EXIT_USAGE, ExitStatus, exitCodeOf, remapExit } from '../exit-codes';
 import { Hooks, succeeded } from './hooks';
@@ -252,7 +253,6 @@ export class Supervisor {
     const warned = new Set<string>();
     const check = (final: boolean) => {
       if (!this.child.running || this.stop?.forShutdown || this.ended.signal.aborted) return;
-      const { startupWarnings } = require('../forensics/dispositions') as typeof import('../forensics/dispositions');
       const found = startupWarnings(pid, stopSignal, '/proc', { signalGroup: this.d.config.signalGroup });
       // A shell still starting its command is not yet a problem; only warn when it persists.
       for (const w of found) if (!warned.has(w) && (final || !/shell/.test(w))) warned.add(w), this.d.log.warn(w);
