@@ -22,7 +22,7 @@ import { LoadedSignalResult, ProbeSubject, bareServer, bareServerName, hainitOn,
 import { CostResult, costToolsMissing, measureCost } from './cost';
 import { HOSTILE_CLASSES, hostileTable, measureHostile } from './hostile';
 import { percentile } from '../support/load';
-import { distRef, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
+import { distRef, launcherFor, measurePeakRss, measureStartup, peakTable, startupRatio, startupRows, startupTable } from './startup';
 import { DIST_HAINIT, Init, NODE, NodeFlavour, ROOT, ensureNode22, buildFixtures, commandOutput, fmt, inits, median, nodeFlavours, ratio, table } from './util';
 
 interface Options {
@@ -364,8 +364,10 @@ async function hostileSection(c: Context): Promise<void> {
   const seconds = c.S === SETTINGS.quick ? 4 : 10;
   note(`hostile clients: ${HOSTILE_CLASSES.length} classes, fresh probes every 50 ms for ${seconds} s each`);
   const load0 = loadavg();
-  const name = `hainit (${c.mainFlavour.label} bin/hainit)`;
-  const res = await measureHostile((args) => hainitServer(name, [...hainitOn(c.mainFlavour), ...args], ''), HOSTILE_CLASSES, seconds);
+  // as users run it: the sh launcher with its Node flags (--max-semi-space-size among them), where this Node has them
+  const launcher = launcherFor(c.mainFlavour);
+  const name = launcher ? `hainit (bin/hainit, sh launcher, ${c.mainFlavour.label})` : `hainit (${c.mainFlavour.label} bin/hainit)`;
+  const res = await measureHostile((args) => hainitServer(name, [...(launcher ? [launcher] : hainitOn(c.mainFlavour)), ...args], ''), HOSTILE_CLASSES, seconds);
   say(`## 7. Hostile clients: what the kubelet sees (${name} as PID 1; a fresh GET /livez every 50 ms for ${seconds} s, 1 s timeout; load ${load0} -> ${loadavg()})`);
   say();
   say(hostileTable(res));

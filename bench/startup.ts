@@ -35,13 +35,13 @@ export const DIST_NAME = 'dist/hainit -- true';
  * ../lib) whose exec names that Node by its path, the one difference from the shipped file.
  * Only Nodes that have --disable-sigusr1 (>= 22.14, the package's engines) can run it.
  */
-function launcherFor(f: NodeFlavour): string | undefined {
+export function launcherFor(f: NodeFlavour): string | undefined {
   if (spawnSync(f.node, ['--disable-sigusr1', '-e', '0'], { stdio: 'ignore' }).status !== 0) return undefined;
   const text = fs.readFileSync(path.join(ROOT, 'bin', 'hainit'), 'utf8');
-  const exec = `exec node --disable-sigusr1 "$0" "$@"`;
-  if (!text.includes(exec)) throw new Error(`bin/hainit no longer has the line ${exec}: bench/startup.ts makes its launcher rows from it`);
+  const exec = /exec node (--disable-sigusr1 [^\n]*"\$0" "\$@")/;
+  if (!exec.test(text)) throw new Error('bin/hainit no longer has its line `exec node --disable-sigusr1 ... "$0" "$@"`: bench/startup.ts makes its launcher rows from it');
   const copy = path.join(ROOT, 'bin', `.bench-launcher-${f.label.replace(/\W+/g, '-')}`);
-  fs.writeFileSync(copy, text.replace(exec, `exec ${f.node} --disable-sigusr1 "$0" "$@"`), { mode: 0o755 });
+  fs.writeFileSync(copy, text.replace(exec, (_, rest: string) => `exec ${f.node} ${rest}`), { mode: 0o755 });
   process.on('exit', () => fs.rmSync(copy, { force: true }));
   return copy;
 }

@@ -82,7 +82,7 @@ const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // The embedded Node's own flags (see step 3).
 // --disable-sigusr1 is always there: SIGUSR1 must never open Node's inspector in PID 1, not
 // even before hainit's own handler exists (README, Choices).
-const NODE_FLAGS = ['--disable-sigusr1', ...(process.env.HAINIT_NODE_FLAGS ?? '--single-threaded-gc').split(' ').filter(Boolean)];
+const NODE_FLAGS = ['--disable-sigusr1', ...(process.env.HAINIT_NODE_FLAGS ?? '--single-threaded-gc --max-semi-space-size=4').split(' ').filter(Boolean)];
 
 function need(file, hint) {
   if (!existsSync(file)) {
@@ -147,7 +147,11 @@ if (!train(nodeBinary, wrapped, cache, NODE_FLAGS, { emulator: T.emulator, addon
 // forwarding p99 0.2-2.4 ms without the flag, 0.12-0.2 ms with it, bench/RESULTS.md). It costs
 // a probe no counted instructions (bench section 5b). The wider --single-threaded gained nothing
 // more; lowering the helpers' priority instead made hainit wait on them when the application
-// kept every CPU busy (docs/binary.md). HAINIT_NODE_FLAGS="..." builds with other flags.
+// kept every CPU busy (docs/binary.md). --max-semi-space-size=4 (MB; bin/hainit passes it too):
+// V8's young generation sized for hainit's small, short-lived garbage rather than an
+// application's; Node 24's default let 3,000 keep-alive probe clients and 4,000 slow ones take
+// hainit to 216 MB, 119-138 MB with it (README, Choices). HAINIT_NODE_FLAGS="..." builds with
+// other flags.
 const blob = path.join(work, 'hainit.blob');
 const seaConfig = path.join(work, 'sea-config.json');
 writeFileSync(seaConfig, JSON.stringify({
