@@ -422,14 +422,14 @@ function park(socket: Socket, g: Guard): 'parked' | 'busy' | 'no' {
   const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
   let r = -1;
   try {
-    if (typeof fd === 'number' && fd >= 0) r = native().roomAdopt(fd, 1);
+    if (typeof fd === 'number' && fd >= 0) r = native().roomAdopt(fd);
   } catch {
     r = -1;
   }
   if (r === 1) return 'busy';
   if (r !== 0) return 'no';
   socket.destroy();
-  g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  watchRoom(g);
   return 'parked';
 }
 
@@ -442,7 +442,7 @@ function atCap(socket: Socket, g: Guard): boolean {
   const fd = (socket as Socket & { _handle?: { fd?: number } | null })._handle?.fd;
   const ready: number[] = [];
   try {
-    if (typeof fd === 'number' && fd >= 0 && n.roomAdopt(fd, 0) === 0) {
+    if (typeof fd === 'number' && fd >= 0 && n.roomAdopt(fd) === 0) {
       adopted = true;
       parked++;
       socket.destroy();
@@ -458,7 +458,7 @@ function atCap(socket: Socket, g: Guard): boolean {
   if (reset) g.defence.note('triaged', reset);
   if (parked) {
     g.defence.note('parked', parked);
-    g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+    watchRoom(g);
   }
   for (const f of ready) serveFd(g.server, f);
   // under churn this runs every turn: whoever was parked and has sent its head since (a probe
@@ -471,10 +471,15 @@ function atCap(socket: Socket, g: Guard): boolean {
  * The room is the addon's, one per process: hainit has one endpoint. */
 const ROOM_CHECK_MS = 20;
 
+/** Checks the waiting room every ROOM_CHECK_MS while it holds connections or accepts are deferred. */
+function watchRoom(g: Guard): void {
+  g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+}
+
 function checkRoom(g: Guard, deadlines = true): void {
   let r: number[];
   try {
-    r = native().roomCheck(deadlines ? 1 : 0, 0);
+    r = native().roomCheck(deadlines ? 1 : 0);
   } catch {
     r = [0, 0, 0];
   }
@@ -495,12 +500,12 @@ function deferAccept(g: Guard, on: boolean): void {
   let r: number;
   try {
     r = native().deferAccept(g.listenFd, on ? SERVER_LIMITS.deferAcceptS : 0);
-  } catch (e) {
+  } catch {
     r = -1;
   }
   if (r !== 0) g.mayDefer = false;
   g.deferring = on && r === 0;
-  if (g.deferring) g.roomTimer ??= setInterval(() => checkRoom(g), ROOM_CHECK_MS).unref();
+  if (g.deferring) watchRoom(g);
   g.log.debug(`health endpoint: connections that have sent nothing ${g.deferring ? 'now wait in the kernel until they do (past the cap)' : 'are accepted at once again'}`);
 }
 

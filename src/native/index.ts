@@ -78,10 +78,10 @@ export interface NativeAddon {
   triage(listenFd: number, maxReady: number): number[];
   /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it; a full room
    * resets the one it held the longest); -1: neither */
-  roomAdopt(fd: number, unused: number): number;
+  roomAdopt(fd: number): number;
   /** [reset at their deadline (only with `deadlines` 1), still in the room, reset to make room for
    * adopted ones, fd...]: the fds whose request head arrived */
-  roomCheck(deadlines: number, unused: number): number[];
+  roomCheck(deadlines: number): number[];
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;
