@@ -41,8 +41,10 @@ export function train(nodeBinary, js, cache, nodeFlags = [], { emulator = [], ad
  *
  * Bundled from the TypeScript sources (src/main.ts), not from tsc's CommonJS in lib/src: as ES
  * modules, esbuild hoists them into one scope, so start-up runs no module wrappers, no `exports.x`
- * stores and no `(0, m.f)()` lookups; a module that main.ts loads with require() on first use
- * (ps, probe, the health server...) stays a function that runs only then. `minify` minifies
+ * stores and no `(0, m.f)()` lookups. hainit's own modules are imported, not require()d: one
+ * require() makes esbuild wrap that module and all it imports in lazy initialisers, which cost
+ * start-up more than their top levels (node:http and node:net load on first use, runtime/lazy.ts).
+ * `minify` minifies
  * whitespace and syntax but keeps identifiers, so stack traces keep hainit's names without
  * esbuild's keepNames, which renames every function again at start-up (a defineProperty each,
  * 245 of them). Counted with callgrind (main thread, `node --hash-seed=1`, so counts repeat; the

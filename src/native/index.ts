@@ -33,8 +33,7 @@ export interface NativeAddon {
   reap(named: number, records: Buffer): number;
   /** installs the handlers; `onRecords` gets buffers of whole records (see signals/router.ts); 0 or -errno */
   signalsInstall(onRecords: (records: Buffer) => void): number;
-  /** the records still in the pipe, read now (before exit) */
-  /** the records still in the pipe; with settleMs, after waiting up to that long for handlers still writing theirs */
+  /** the records still in the pipe, read now (before exit); with settleMs, after waiting up to that long for handlers still writing theirs */
   signalsRead(settleMs?: number): Buffer;
   signalsTarget(target: number): void;
   signalsRewrite(from: number, to: number): void;
@@ -72,8 +71,8 @@ export interface NativeAddon {
   /** the probe endpoint's waiting room (src/health/server.ts atCap): its size and the idle deadline
    * of what it holds; 0 or -errno */
   roomInit(max: number, idleMs: number, jitterMs: number): number;
-  /** accepts the waiting connections (until the queue is empty or `maxReady` have a complete request
-   * head): [reset, parked, fd...], the fds with a head; the others are parked (reset: those the full
+  /** accepts the connections waiting when called (the accept queue's length then, at most 8192, for
+   * at most 10 ms; fewer once `maxReady` have a complete request head): [reset, parked, fd...], the fds with a head; the others are parked (reset: those the full
    * room let go to make room, or none) */
   triage(listenFd: number, maxReady: number): number[];
   /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it; a full room
