@@ -72,8 +72,8 @@ export interface NativeAddon {
    * of what it holds; 0 or -errno */
   roomInit(max: number, idleMs: number, jitterMs: number): number;
   /** accepts the connections waiting when called (the accept queue's length then, at most 8192, for
-   * at most 10 ms; fewer once `maxReady` have a complete request head): [reset, parked, fd...], the fds with a head; the others are parked (reset: those the full
-   * room let go to make room, or none) */
+   * at most 10 ms; fewer once `maxReady` have a complete request head): [reset, parked, fd...],
+   * the fds with a head; the others are parked (reset: those the full room let go to make room) */
   triage(listenFd: number, maxReady: number): number[];
   /** 1: `fd` has a complete request head; 0: a duplicate of it is in the room (close it; a full room
    * resets the one it held the longest); -1: neither */
