@@ -308,9 +308,10 @@ describe('e2e: Dockerfile.example, built by BuildKit from local base images', fu
     assert.match(top, /65532\s+\d+\s+\/hainit --/);
     assert.match(top, /65532\s+\d+\s+\/nodejs\/bin\/node \/app\/server.js/);
     const stopping = e.spawn(['stop', '-t', '30', id]);
+    const stopped = new Promise((r) => stopping.on('close', r)); // listened to at once: it may end before the wait below does
     const t0 = Date.now();
     assert.equal(await waitInspect(e, id, '{{.State.Health.Status}}', ['unhealthy'], 4500), 'unhealthy', 'during the 5 s shutdown delay');
-    await new Promise((r) => stopping.on('close', r));
+    await stopped;
     const ms = Date.now() - t0;
     // 0 is the app's own exit after its drain: Docker's SIGKILL at 30 s would have made it 137
     assert.equal(e.ok(['inspect', '-f', '{{.State.ExitCode}}', id]).trim(), '0');
@@ -389,11 +390,14 @@ describe('e2e: Dockerfile.example for linux/arm64, cross-built and run under qem
   });
 
   it('runs as users run it: healthy through its HEALTHCHECK, unhealthy in the shutdown delay, exits 0 after draining', async () => {
-    const id = e.ok(['run', '-d', '--network', 'none', '--read-only', '--health-interval', '1s', '--health-timeout', '10s', '--health-start-period', '0s', tag]).trim();
+    // One failed check turns it unhealthy: under emulation each `hainit probe` takes a second or
+    // more to start, so Docker's default of three failures may not fit in the 5 s delay.
+    const id = e.ok(['run', '-d', '--network', 'none', '--read-only', '--health-interval', '1s', '--health-timeout', '10s', '--health-retries', '1', '--health-start-period', '0s', tag]).trim();
     assert.equal(await waitInspect(e, id, '{{.State.Health.Status}}', ['healthy'], 90_000), 'healthy', e.ok(['logs', id]));
     const stopping = e.spawn(['stop', '-t', '60', id]);
+    const stopped = new Promise((r) => stopping.on('close', r)); // listened to at once: it may end before the wait below does
     assert.equal(await waitInspect(e, id, '{{.State.Health.Status}}', ['unhealthy'], 30_000), 'unhealthy', 'during the 5 s shutdown delay');
-    await new Promise((r) => stopping.on('close', r));
+    await stopped;
     assert.equal(e.ok(['inspect', '-f', '{{.State.ExitCode}}', id]).trim(), '0');
     const logs = e.ok(['logs', id]);
     assert.match(logs, /app: SIGTERM/);
