@@ -88,6 +88,12 @@ export function unclosed(line: string): string | undefined {
       if (line[++i] !== '\n') wordStart = false;
       continue;
     }
+    if (c === '$' && line[i + 1] === '$') {
+      // $$ (the shell's pid) is one token: its second $ starts no ${ (`$${`}` is $$, {, then the backquote)
+      i++;
+      wordStart = false;
+      continue;
+    }
     if (c === '$' && line[i + 1] === '{') {
       // ${...}: opaque up to its brace (sh reads its own rules inside)
       const end = line.indexOf('}', i);

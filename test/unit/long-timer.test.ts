@@ -101,6 +101,10 @@ describe('hook lines that no shell can parse', () => {
     assert.equal(unclosed('echo $(date'), 'a "$("');
     assert.equal(unclosed(`echo "$(echo '"')"`), undefined);
     assert.equal(unclosed("echo a # it's a comment"), undefined);
+    // $$ is one token: found by the random-line property below (sh -n accepts it)
+    assert.equal(unclosed('`$${`}'), undefined);
+    assert.equal(unclosed('echo $${x'), undefined);
+    assert.equal(unclosed('echo `$$'), 'a backquote');
   });
 
   it("never refuses a line sh -n accepts, and what it refuses sh -n refuses too (random lines of shell punctuation)", () => {
