@@ -374,6 +374,8 @@ static napi_value js_defer_accept(napi_env env, napi_callback_info info) {
 static int room_ep = -1;
 static int *room_fd, *room_pos; /* room_pos[fd] = index + 1 */
 static double *room_deadline;
+static struct peer *room_peer; /* who holds each (peers.c) */
+static void queue_tick(int lfd, const struct tcp_info *known);
 /* arrival order, by descriptor (-1: none): room_head came in first, room_tail last */
 static int *room_prev, *room_next;
 static int room_head = -1, room_tail = -1;
@@ -418,6 +420,7 @@ static int room_take(int i, int keep) {
   if (i != room_len) {
     room_fd[i] = room_fd[room_len];
     room_deadline[i] = room_deadline[room_len];
+    room_peer[i] = room_peer[room_len];
     room_pos[room_fd[i]] = i + 1;
   }
   return fd;
@@ -434,6 +437,7 @@ static int room_add(int fd) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u32 = (uint32_t)fd};
   if (epoll_ctl(room_ep, EPOLL_CTL_ADD, fd, &ev) < 0) return -1;
   room_fd[room_len] = fd;
+  peer_of(fd, &room_peer[room_len]);
   room_deadline[room_len] = mono_ms() + room_idle_ms + (room_jitter_ms > 0 ? (double)(rand() % (int)room_jitter_ms) : 0);
   room_pos[fd] = ++room_len;
   room_prev[fd] = room_tail;
@@ -456,10 +460,11 @@ static napi_value js_room_init(napi_env env, napi_callback_info info) {
   room_pos_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 21) ? (int)rl.rlim_cur : (1 << 21);
   room_fd = calloc((size_t)(max > 0 ? max : 1), sizeof *room_fd);
   room_deadline = calloc((size_t)(max > 0 ? max : 1), sizeof *room_deadline);
+  room_peer = calloc((size_t)(max > 0 ? max : 1), sizeof *room_peer);
   room_pos = calloc((size_t)room_pos_max, sizeof *room_pos);
   room_prev = calloc((size_t)room_pos_max, sizeof *room_prev);
   room_next = calloc((size_t)room_pos_max, sizeof *room_next);
-  if (!room_fd || !room_deadline || !room_pos || !room_prev || !room_next) return mk_i32(env, -ENOMEM);
+  if (!room_fd || !room_deadline || !room_peer || !room_pos || !room_prev || !room_next) return mk_i32(env, -ENOMEM);
   room_ep = epoll_create1(EPOLL_CLOEXEC);
   if (room_ep < 0) return mk_i32(env, -errno);
   room_max = max;
@@ -485,7 +490,10 @@ static napi_value js_triage(napi_env env, napi_callback_info info) {
   int todo = 512;
   struct tcp_info ti;
   socklen_t tlen = sizeof ti;
-  if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_LISTEN) todo = (int)ti.tcpi_unacked + 1;
+  if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_LISTEN) {
+    todo = (int)ti.tcpi_unacked + 1;
+    queue_tick(lfd, &ti);
+  }
   if (todo > TRIAGE_MAX) todo = TRIAGE_MAX;
   double until = mono_ms() + TRIAGE_MS;
   for (int i = 0; i < todo && (int)n - 2 < max; i++) {
@@ -568,10 +576,108 @@ static napi_value js_room_check(napi_env env, napi_callback_info info) {
       reset++;
     }
   }
+  queue_tick(-1, NULL);
   napi_set_element(env, arr, 0, mk_i32(env, reset));
   napi_set_element(env, arr, 1, mk_i32(env, room_len));
   napi_set_element(env, arr, 2, mk_i32(env, room_pushed_out));
   room_pushed_out = 0;
+  return arr;
+}
+/* The accept queue as it is now, of the listening socket `lfd` (-1: the one peers.c knows). Over
+ * half full, the peers that hold most of the waiting room (PEER_BURST_SHARE of it, and at least
+ * PEER_BURST_MIN connections) are dropped too while it stays so: a burst (clients reset to make
+ * room, coming back at once; a flood starting) would otherwise fill it, and past that the kernel
+ * drops every SYN, a probe's too. Looked at again every PEER_BURST_MS at most. */
+#define PEER_BURST_SHARE 16
+#define PEER_BURST_MIN 8
+#define PEER_BURST_MS 100.0
+static void queue_tick(int lfd, const struct tcp_info *known) {
+  static double looked_at = -1e9;
+  struct tcp_info ti;
+  socklen_t tlen = sizeof ti;
+  if (lfd < 0) lfd = peer_drop_lfd();
+  if (!known) {
+    if (lfd < 0 || getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0 || ti.tcpi_state != TCP_LISTEN) return;
+    known = &ti;
+  }
+  unsigned q = known->tcpi_unacked, max = known->tcpi_sacked;
+  if (max && q * 2 >= max && room_len > 0 && mono_ms() - looked_at >= PEER_BURST_MS) {
+    looked_at = mono_ms();
+    struct peer top[PEER_DROP_MAX];
+    int counts[PEER_DROP_MAX];
+    int min = room_len / PEER_BURST_SHARE > PEER_BURST_MIN ? room_len / PEER_BURST_SHARE : PEER_BURST_MIN;
+    int m = peer_top(room_peer, room_len, min, top, counts, PEER_DROP_MAX);
+    peer_drop_burst(lfd, top, m);
+  }
+  peer_drop_tick(lfd, q, max);
+}
+/* acceptQueue(listenFd) -> [waiting, max] (TCP_INFO of a listening socket), or -errno */
+static napi_value js_accept_queue(napi_env env, napi_callback_info info) {
+  int32_t fd, unused;
+  if (!js_two_ints(env, info, &fd, &unused)) return NULL;
+  struct tcp_info ti;
+  socklen_t tlen = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0) return mk_i32(env, -errno);
+  if (ti.tcpi_state != TCP_LISTEN) return mk_i32(env, -EINVAL);
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, mk_i32(env, (int32_t)ti.tcpi_unacked));
+  napi_set_element(env, arr, 1, mk_i32(env, (int32_t)ti.tcpi_sacked));
+  return arr;
+}
+/* roomPeers(min) -> [peer, count, ...]: who holds at least `min` of the waiting room, most first
+ * (at most PEER_DROP_MAX); a peer as "ADDRESS/BITS" */
+static napi_value js_room_peers(napi_env env, napi_callback_info info) {
+  int32_t min, unused;
+  if (!js_two_ints(env, info, &min, &unused)) return NULL;
+  napi_value arr;
+  CHECK(napi_create_array(env, &arr));
+  if (room_ep < 0) return arr;
+  struct peer top[PEER_DROP_MAX];
+  int counts[PEER_DROP_MAX];
+  int m = peer_top(room_peer, room_len, min > 1 ? min : 1, top, counts, PEER_DROP_MAX);
+  for (int i = 0; i < m; i++) {
+    char buf[64];
+    napi_value str;
+    peer_format(&top[i], buf, sizeof buf);
+    CHECK(napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &str));
+    napi_set_element(env, arr, (uint32_t)(2 * i), str);
+    napi_set_element(env, arr, (uint32_t)(2 * i + 1), mk_i32(env, counts[i]));
+  }
+  return arr;
+}
+/* peerDrop(listenFd, [peer...]) -> 0 | -errno: drop SYNs from these peers while the accept queue
+ * is more than half full (peers.c); an empty list ends it */
+static napi_value js_peer_drop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 2) return mk_i32(env, -EINVAL);
+  uint32_t n = 0;
+  if (napi_get_array_length(env, a[1], &n) != napi_ok || n > PEER_DROP_MAX) return mk_i32(env, -EINVAL);
+  struct peer ps[PEER_DROP_MAX];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    char buf[64];
+    size_t len;
+    CHECK(napi_get_element(env, a[1], i, &el));
+    if (napi_get_value_string_utf8(env, el, buf, sizeof buf, &len) != napi_ok || peer_parse(buf, &ps[i]) < 0) return mk_i32(env, -EINVAL);
+  }
+  int r = peer_drop_set(get_i32(env, a[0]), ps, (int)n);
+  if (r == 0) queue_tick(get_i32(env, a[0]), NULL);
+  return mk_i32(env, r);
+}
+/* peerDropState() -> [dropping now (0/1), times it began, ms it lasted in all] */
+static napi_value js_peer_drop_state(napi_env env, napi_callback_info info) {
+  int on, times;
+  double ms;
+  peer_drop_stats(&on, &times, &ms);
+  napi_value arr, v;
+  CHECK(napi_create_array_with_length(env, 3, &arr));
+  napi_set_element(env, arr, 0, mk_i32(env, on));
+  napi_set_element(env, arr, 1, mk_i32(env, times));
+  CHECK(napi_create_double(env, ms, &v));
+  napi_set_element(env, arr, 2, v);
   return arr;
 }
 /* The inherited descriptors still open as the same file: a number Node's start-up used and
@@ -729,6 +835,10 @@ static napi_value init(napi_env env, napi_value exports) {
     {"roomInit", NULL, js_room_init, NULL, NULL, NULL, napi_default, NULL},
     {"roomAdopt", NULL, js_room_adopt, NULL, NULL, NULL, napi_default, NULL},
     {"roomCheck", NULL, js_room_check, NULL, NULL, NULL, napi_default, NULL},
+    {"roomPeers", NULL, js_room_peers, NULL, NULL, NULL, napi_default, NULL},
+    {"acceptQueue", NULL, js_accept_queue, NULL, NULL, NULL, napi_default, NULL},
+    {"peerDrop", NULL, js_peer_drop, NULL, NULL, NULL, napi_default, NULL},
+    {"peerDropState", NULL, js_peer_drop_state, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   return exports;

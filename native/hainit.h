@@ -83,4 +83,26 @@ int child_stopped(pid_t pid);    /* stop signal since the last call, 0 none, -er
 int sig_stop_self(int sig);      /* SIGTSTP/SIGTTIN/SIGTTOU: returns once continued; 0 or -errno */
 int tty_foreground(pid_t pgid);  /* 0: does hainit's group hold fd 0's terminal? >0: hand it over */
 
+/* Peers of the probe endpoint (peers.c): an IPv4 address, 127.0.0.0/8 as one, or an IPv6 /64. */
+struct peer {
+  uint8_t v6, bits;
+  uint8_t soft; /* to peer_drop_set: dropped only while the accept queue is over half full */
+  uint32_t w[2]; /* the address (IPv4: w[0]; IPv6: its first 64 bits), host order */
+};
+#define PEER_DROP_MAX 16
+int peer_of(int fd, struct peer *p);                      /* of a connected socket; 0 or -errno */
+int peer_same(const struct peer *a, const struct peer *b);
+int peer_format(const struct peer *p, char *buf, size_t len); /* "ADDRESS/BITS" */
+int peer_parse(const char *s, struct peer *p);            /* "[~]ADDRESS/BITS" (~: soft); 0 or -EINVAL */
+/* the peers holding at least `min` of the `n` given, most first, at most `max`; how many */
+int peer_top(const struct peer *conns, int n, int min, struct peer *out, int *counts, int max);
+/* Drop SYNs from these peers on listening socket `lfd`: the soft ones only while its accept queue
+ * is more than half full (n = 0: none any more); 0 or -errno */
+int peer_drop_set(int lfd, const struct peer *ps, int n);
+/* ... and these too (soft, whatever they say), the peers that hold most of a burst */
+int peer_drop_burst(int lfd, const struct peer *ps, int n);
+void peer_drop_tick(int lfd, unsigned queued, unsigned max); /* the queue as it is now */
+int peer_drop_lfd(void);                                  /* the socket armed, -1 none */
+void peer_drop_stats(int *on, int *times, double *ms);   /* dropping now; times switched on; for how long */
+
 #endif

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readStat } from '../src/proc/procfs';
 import { descendantsOf, startHainit } from './pid1';
@@ -19,11 +19,11 @@ export interface Answer {
   ms: number;
 }
 
-/** One GET on a fresh connection (no agent), bounded by `timeoutMs`. */
-export function get(port: number, urlPath: string, timeoutMs = 3000): Promise<Answer> {
+/** One GET on a fresh connection (no agent), bounded by `timeoutMs`; from and to `host`. */
+export function get(port: number, urlPath: string, timeoutMs = 3000, host = '127.0.0.1'): Promise<Answer> {
   const t0 = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+    const req = http.request({ host, localAddress: host, port, path: urlPath, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -33,6 +33,21 @@ export function get(port: number, urlPath: string, timeoutMs = 3000): Promise<An
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${urlPath}: no answer within ${timeoutMs} ms`)));
     req.end();
   });
+}
+
+/**
+ * An address the kubelet's probes can come from: not on the loopback, where a sidecar's flood
+ * comes from. One of this machine's IPv4 addresses, or else 198.18.0.1 (a benchmarking range)
+ * added to `lo` until `release()`.
+ */
+export function kubeletAddress(): { address: string; release(): void } {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return { address: a.address, release: () => undefined };
+  }
+  const address = '198.18.0.1';
+  const r = spawnSync('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo'], { encoding: 'utf8' });
+  if (r.status !== 0 && !/exists/.test(r.stderr)) throw new Error(`ip addr add ${address}/32 dev lo: ${r.stderr || r.error}`);
+  return { address, release: () => void spawnSync('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']) };
 }
 
 export function freePort(): Promise<number> {
@@ -256,6 +271,8 @@ export type HostileKind = 'idle' | 'slow' | 'keepalive' | 'pipeline';
 export interface HostileStats {
   kind: HostileKind;
   count: number;
+  /** connections tried so far (connect() called) */
+  attempts: number;
   /** connections established so far, and cut by the server */
   opened: number;
   cut: number;
@@ -274,15 +291,16 @@ export interface Attackers {
 /**
  * `count` hostile clients of one kind (test/fixtures/hostile.js), split over `procs` processes of
  * their own (each with its own event loop and descriptor limit), connecting from 127.0.0.2, .3 ...
- * so that their ephemeral ports never run short for the prober on 127.0.0.1.
+ * so that their ephemeral ports never run short for the prober on 127.0.0.1. With `patienceMs`, a
+ * connection not made by then is given up and tried again at once (no TCP back-off).
  */
-export function startAttackers(kind: HostileKind, count: number, port: number, procs = 1, firstSource = 2): Attackers {
+export function startAttackers(kind: HostileKind, count: number, port: number, procs = 1, firstSource = 2, patienceMs = 0): Attackers {
   const children = Array.from({ length: procs }, (_, i) => {
     const n = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
-    const cp = spawn(process.execPath, [path.join(__dirname, '../../test/fixtures/hostile.js'), kind, String(n), String(port), '127.0.0.1', `127.0.0.${firstSource + i}`], {
+    const cp = spawn(process.execPath, [path.join(__dirname, '../../test/fixtures/hostile.js'), kind, String(n), String(port), '127.0.0.1', `127.0.0.${firstSource + i}`, String(patienceMs)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let last: HostileStats = { kind, count: n, opened: 0, cut: 0, errors: {}, answers: 0, connected: 0 };
+    let last: HostileStats = { kind, count: n, attempts: 0, opened: 0, cut: 0, errors: {}, answers: 0, connected: 0 };
     let buf = '';
     cp.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
@@ -334,7 +352,7 @@ export interface ProbeWindow {
  * What the kubelet sees: a fresh connection and `GET /livez` every `everyMs` for `ms`, each with
  * the kubelet's default 1 s timeout; hainit's RSS sampled every 100 ms meanwhile.
  */
-export async function probeWindow(port: number, pid: number, ms: number, everyMs = 100, timeoutMs = 1000): Promise<ProbeWindow> {
+export async function probeWindow(port: number, pid: number, ms: number, everyMs = 100, timeoutMs = 1000, host = '127.0.0.1'): Promise<ProbeWindow> {
   const w: ProbeWindow = { latencies: [], failures: {}, failed: 0, rssMaxKb: rssKb(pid) };
   const sampler = setInterval(() => {
     try {
@@ -353,7 +371,7 @@ export async function probeWindow(port: number, pid: number, ms: number, everyMs
     while (Date.now() - t0 < ms) {
       const started = Date.now();
       try {
-        const a = await get(port, '/livez', timeoutMs);
+        const a = await get(port, '/livez', timeoutMs, host);
         if (a.status === 200) w.latencies.push(a.ms);
         else fail(`HTTP ${a.status}`);
       } catch (e) {

@@ -71,6 +71,10 @@ export function defenceTotals(): Readonly<Record<Counter, number>> {
   return sinceStart;
 }
 
+/** How many peers have their new connections dropped by the kernel now (src/health/server.ts
+ * limitPeers), and for how long that has been in force since start. */
+export const peerLimit = { peers: 0, dropMs: (): number => 0 };
+
 /** Counts what the endpoint did to clients and says so, at most once per `everyMs` (the first at once). */
 export class DefenceLog {
   private counts: Record<Counter, number> = { evicted: 0, parked: 0, triaged: 0, timedOut: 0, pipelined: 0, refused: 0 };
@@ -90,6 +94,10 @@ export class DefenceLog {
     this.counts[what] += n;
     this.total[what] += n;
     sinceStart[what] += n;
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.timer) return;
     const wait = this.lastAt + this.everyMs - this.now();
     if (wait <= 0) this.flush();

@@ -1,5 +1,5 @@
 import { logLinesDropped } from '../log/output';
-import { defenceTotals } from './guard';
+import { defenceTotals, peerLimit } from './guard';
 import { signalName } from '../signals/names';
 import type { Phase } from '../supervisor/supervisor';
 import { Check, LifecycleView } from './checks';
@@ -62,6 +62,8 @@ export function renderMetrics(s: MetricsSources): string {
     'What the probe endpoint did to clients other than probes: evicted (closed at the cap), parked (held aside past it), triaged (reset, no room), timed_out (idle without a request), pipelined (cut off), refused (no descriptor).',
     Object.entries(defenceTotals()).map(([action, n]) => [{ action: action === 'timedOut' ? 'timed_out' : action }, n] as const),
   );
+  family(out, 'hainit_health_peers_limited', 'gauge', 'Peers (an IPv4 address, 127.0.0.0/8, an IPv6 /64) holding most of the probe endpoint past the descriptor limit, whose new connections the kernel drops while the accept queue is over half full.', [[undefined, peerLimit.peers]]);
+  family(out, 'hainit_health_peer_drop_seconds_total', 'counter', 'Time those new connections were being dropped.', [[undefined, Math.round(peerLimit.dropMs()) / 1000]]);
   family(out, 'hainit_log_lines_dropped_total', 'counter', "hainit's own log lines dropped because its stderr was not being read.", [[undefined, logLinesDropped()]]);
   const states = s.checks.map((c) => [c, c.state()] as const);
   family(out, 'hainit_check_up', 'gauge', '1 while the check passes.', states.map(([c, st]) => [{ check: c.name }, st.ok ? 1 : 0] as const));

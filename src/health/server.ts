@@ -9,7 +9,7 @@ import { UsageError } from '../config/values';
 import { Logger } from '../log/logger';
 import { native } from '../native';
 import { Check, Now } from './checks';
-import { Connections, DefenceLog, connectionCap, fdLimit, synCookies } from './guard';
+import { Connections, DefenceLog, connectionCap, fdLimit, peerLimit, synCookies } from './guard';
 import { METRICS_CONTENT_TYPE } from './metrics';
 import { ENDPOINTS, Endpoint } from './registry';
 import { CheckView, TEXT, renderProbe, wantsHealthJson } from './render';
@@ -73,6 +73,16 @@ export const SERVER_LIMITS = {
   /** at the cap, the accept queue is emptied natively (atCap); at most this many of the connections
    * taken have a complete request head and go to node:http at once (descriptors kept for them) */
   triageBatch: 512,
+  /** Once the waiting room is half full, a peer holding at least 1/peerShare of it (and
+   * peerMinHeld) has its new connections dropped by the kernel (limitPeers, native/peers.c): its
+   * excess waits in its own SYN retransmissions, not in the accept queue ahead of a probe. A peer
+   * is an IPv4 address, 127.0.0.0/8 as one, or an IPv6 /64. */
+  peerShare: 16,
+  peerMinHeld: 8,
+  /** who holds the room is looked at this often while it holds connections ... */
+  peerEveryMs: 100,
+  /** ... and the limit ends once the room has been under an eighth full for this long */
+  peerQuietMs: 10_000,
   /** what the endpoint did against hostile clients is logged at most once per this */
   defenceLogMs: 10_000,
 } as const;
@@ -218,17 +228,22 @@ export function answerWire(d: ServerDeps, plain: Map<string, Wire>, method: stri
 
 /** Accept, and whether the request announced a body, from the raw headers (req.headers would
  * build an object per request). */
-function requestHeaders(raw: readonly string[]): { accept: string | undefined; body: boolean } {
+function requestHeaders(raw: readonly string[]): { accept: string | undefined; body: boolean; prober: boolean } {
   let accept: string | undefined;
   let body = false;
+  let prober = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (name.length === 6 && name.toLowerCase() === 'accept') accept = accept === undefined ? raw[i + 1] : `${accept}, ${raw[i + 1]}`;
+    else if (name.length === 10 && name.toLowerCase() === 'user-agent') prober = PROBER.test(raw[i + 1]);
     else if (name.length === 14 && name.toLowerCase() === 'content-length') body ||= raw[i + 1].trim() !== '0';
     else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') body = true;
   }
-  return { accept, body };
+  return { accept, body, prober };
 }
+
+/** The kubelet's probes and `hainit probe` (Docker's HEALTHCHECK) say who they are. */
+const PROBER = /^(kube-probe\/|hainit-probe$)/;
 
 function send(req: http.IncomingMessage, res: http.ServerResponse, w: Wire, requestBody: boolean): void {
   // A request with a body has no business here: answer and close rather than read it.
@@ -299,6 +314,14 @@ interface Guard {
   /** node:http holds fewer connections than its cap */
   belowCap: () => boolean;
   roomTimer?: NodeJS.Timeout;
+  /** when the waiting room was last more than an eighth full (Date.now()), when the peers were
+   * last looked at, and the peers limited now (limitPeers) */
+  busyAt: number;
+  peersAt: number;
+  limited: readonly string[];
+  /** addresses the kubelet's probes (or `hainit probe`) came from while nothing overflowed,
+   * the latest last (limitPeers) */
+  probers: Map<string, number>;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
 
@@ -333,6 +356,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
       conns.touch(req.socket);
       d.catchUp?.();
       const h = requestHeaders(req.rawHeaders);
+      if (h.prober) noteProber(guard, req.socket.remoteAddress);
       let w: Wire;
       try {
         w = answerWire(d, plain, req.method ?? '', req.url ?? '/', h.accept);
@@ -346,7 +370,10 @@ export function createHealthServer(d: ServerDeps): http.Server {
   server.maxHeadersCount = L.maxHeadersCount;
   // No server.maxConnections: at its cap node:net refuses the new connection, which is the probe.
   const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
-  const guard: Guard = { server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false, belowCap: () => conns.size < cap };
+  const guard: Guard = {
+    server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false,
+    belowCap: () => conns.size < cap, busyAt: -Infinity, peersAt: -Infinity, limited: [], probers: new Map(),
+  };
   // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
   // array copy on every connection.
   const httpConnection = server.listeners('connection')[0] as (s: Socket) => void;
@@ -358,7 +385,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
     const few = (server as http.Server & { _connections: number })._connections <= trackFrom && s._server;
     // Past the cap, a connection without its request head goes to the waiting room before
     // node:http sets it up (a parser, timers): under churn that is every accepted connection.
-    if (!few && conns.size >= cap && !guard.triaging && guard.listenFd >= 0) {
+    if (!few && !guard.triaging && guard.listenFd >= 0 && (conns.size >= cap || queueFilling(guard))) {
       guard.triaging = true;
       try {
         if (atCap(socket, guard)) return;
@@ -467,6 +494,19 @@ function atCap(socket: Socket, g: Guard): boolean {
   return adopted;
 }
 
+/** The accept queue over half full: connections come faster than node:http takes them (one per
+ * event-loop turn, a JavaScript socket each), so they are taken natively, as at the cap: a probe
+ * behind them would wait, and once the queue is full the kernel drops every SYN, a probe's too. */
+function queueFilling(g: Guard): boolean {
+  let q: [number, number] | number;
+  try {
+    q = native().acceptQueue(g.listenFd);
+  } catch {
+    return false;
+  }
+  return typeof q !== 'number' && q[0] * 2 >= q[1];
+}
+
 /** How often the waiting room is looked at for requests that arrived and deadlines that passed.
  * The room is the addon's, one per process: hainit has one endpoint. */
 const ROOM_CHECK_MS = 20;
@@ -485,13 +525,101 @@ function checkRoom(g: Guard, deadlines = true): void {
   }
   if (r[0]) g.defence.note('timedOut', r[0]);
   if (r[2]) g.defence.note('triaged', r[2]);
+  if (deadlines) limitPeers(g, r[1]);
   // deferring ends once the room is empty and node:http below its cap again
   if (r[1] === 0 && g.deferring && deadlines && g.belowCap()) deferAccept(g, false);
-  if (r[1] === 0 && !g.deferring && g.roomTimer) {
+  if (r[1] === 0 && !g.deferring && g.limited.length === 0 && g.roomTimer) {
     clearInterval(g.roomTimer);
     g.roomTimer = undefined;
   }
   for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
+}
+
+/**
+ * More clients than descriptors. The accept queue is where a probe's connection waits: once it is
+ * full the kernel drops every SYN, the probe's too, and the probe comes back a second later (TCP's
+ * retransmission). Past about 1.2 times the descriptor limit it stayed full: the clients reset to
+ * make room reconnect faster than anything can be accepted. So once the waiting room is half full,
+ * the peers that hold a large part of it (SERVER_LIMITS.peerShare) have their new connections
+ * dropped by the kernel (native/peers.c): theirs wait in their own SYN retransmissions, with
+ * TCP's back-off, and the room and the queue stay free for everyone else. Looked at every
+ * peerEveryMs; lifted once the room has been nearly empty (under an eighth) for peerQuietMs. The
+ * kubelet holds one connection at a time and is never among them. A peer that probes came from
+ * while all was calm (a NAT in front of the pod, or the loopback where `hainit probe` runs
+ * Docker's HEALTHCHECK) is dropped only while the accept queue is over half full, when the kernel
+ * would soon drop its SYNs anyway (as are, whoever they are, those that hold most of the room
+ * during a burst: native/addon.c, queue_tick).
+ */
+function limitPeers(g: Guard, inRoom: number): void {
+  const L = SERVER_LIMITS;
+  const now = Date.now();
+  if (now - g.peersAt < L.peerEveryMs) return;
+  g.peersAt = now;
+  if (inRoom * 8 >= g.room) g.busyAt = now;
+  if (now - g.busyAt >= L.peerQuietMs) {
+    if (g.limited.length) dropFrom(g, [], '');
+    return;
+  }
+  if (inRoom * 2 < g.room) return;
+  let r: Array<string | number>;
+  try {
+    r = native().roomPeers(Math.max(L.peerMinHeld, Math.ceil(g.room / L.peerShare)));
+  } catch {
+    return;
+  }
+  // those limited already stay so until the room has been nearly empty for peerQuietMs
+  const peers = [...g.limited];
+  const said: string[] = [];
+  for (let i = 0; i + 1 < r.length && peers.length < 16; i += 2) {
+    const peer = softIfProbed(g, String(r[i]));
+    if (peers.includes(peer)) continue;
+    peers.push(peer);
+    said.push(`${r[i]} (holding ${r[i + 1]}${peer.startsWith('~') ? '; probes came from there: only while the accept queue is over half full' : ''})`);
+  }
+  if (said.length) dropFrom(g, peers, said.join(', '));
+}
+
+/** Addresses probes came from, learnt only while calm: a flood's own probes cannot make its
+ * address one. At most PROBERS_MAX, the oldest forgotten first. */
+const PROBERS_MAX = 32;
+function noteProber(g: Guard, address: string | undefined): void {
+  if (address === undefined || Date.now() - g.busyAt < SERVER_LIMITS.peerQuietMs) return;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (g.probers.delete(a) || g.probers.size < PROBERS_MAX) g.probers.set(a, Date.now());
+  else {
+    g.probers.delete(g.probers.keys().next().value as string);
+    g.probers.set(a, Date.now());
+  }
+}
+
+/** "ADDRESS/BITS" with "~" before it when a prober's address is in it (native/peers.c: soft) */
+function softIfProbed(g: Guard, peer: string): string {
+  if (g.probers.size === 0) return peer;
+  const [address, bits] = peer.split('/');
+  const family = address.includes(':') ? 'ipv6' : 'ipv4';
+  const list = new (netModule().BlockList)();
+  list.addSubnet(address, Number(bits), family);
+  for (const a of g.probers.keys()) if ((a.includes(':') ? 'ipv6' : 'ipv4') === family && list.check(a, family)) return `~${peer}`;
+  return peer;
+}
+
+function dropFrom(g: Guard, peers: readonly string[], said: string): void {
+  if (peers.join() === g.limited.join()) return;
+  let r: number;
+  try {
+    r = native().peerDrop(g.listenFd, peers);
+  } catch (e) {
+    r = -1;
+  }
+  if (r !== 0) {
+    g.log.debug('health endpoint: cannot limit peers', { error: String(r) });
+    return;
+  }
+  g.limited = peers;
+  peerLimit.peers = peers.length;
+  // a change of state, said at once: a few lines an attack (16 peers at most, then the end)
+  if (peers.length) g.log.warn(`health endpoint: more clients than it can hold: the kernel now drops new connections from ${said}, until the waiting room has been nearly empty for ${SERVER_LIMITS.peerQuietMs / 1000} s`);
+  else g.log.info('health endpoint: no peer is limited any more: the waiting room has been nearly empty for a while');
 }
 
 /** Past the cap (on) until the waiting room is empty again (off): quiet newcomers wait in the
@@ -566,6 +694,7 @@ export function listen(server: http.Server, address: ListenAddress, log: Logger)
           if (r === 0) {
             guard.listenFd = fd;
             guard.mayDefer = synCookies();
+            peerLimit.dropMs = () => native().peerDropState()[2];
           }
           else log.debug('health endpoint: no waiting room', { error: String(r) });
         }

@@ -81,6 +81,16 @@ export interface NativeAddon {
   /** [reset at their deadline (only with `deadlines` 1), still in the room, reset to make room for
    * adopted ones, fd...]: the fds whose request head arrived */
   roomCheck(deadlines: number): number[];
+  /** [peer, count, ...]: the peers ("ADDRESS/BITS": an IPv4 address, 127.0.0.0/8, an IPv6 /64)
+   * holding at least `min` of the waiting room, most first, at most 16 */
+  roomPeers(min: number): Array<string | number>;
+  /** the kernel drops SYNs from these peers on `listenFd` while its accept queue is over half full
+   * (an empty list: never); 0 or -errno */
+  peerDrop(listenFd: number, peers: readonly string[]): number;
+  /** [connections waiting in a listening socket's accept queue, its length], or -errno */
+  acceptQueue(listenFd: number): [number, number] | number;
+  /** [dropping now (0/1), times it began, ms it lasted in all] */
+  peerDropState(): [number, number, number];
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;
