@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -27,6 +26,30 @@
 #include <sys/socket.h>
 #include <time.h>
 #include "hainit.h"
+
+/* Classic BPF, as the kernel's uapi <linux/filter.h> defines it (a stable ABI), spelt out here:
+ * musl's toolchain and Alpine without linux-headers have no kernel headers. */
+struct sock_filter {
+  uint16_t code;
+  uint8_t jt, jf;
+  uint32_t k;
+};
+struct sock_fprog {
+  unsigned short len;
+  struct sock_filter *filter;
+};
+enum {
+  BPF_LD = 0x00, BPF_ALU = 0x04, BPF_JMP = 0x05, BPF_RET = 0x06,
+  BPF_W = 0x00, BPF_B = 0x10, BPF_ABS = 0x20, BPF_K = 0x00,
+  BPF_AND = 0x50, BPF_RSH = 0x70, BPF_JA = 0x00, BPF_JEQ = 0x10,
+};
+#define SKF_NET_OFF (-0x100000)
+#define BPF_STMT(code, k) {(uint16_t)(code), 0, 0, (k)}
+#define BPF_JUMP(code, k, jt, jf) {(uint16_t)(code), (jt), (jf), (k)}
+#ifndef SO_ATTACH_FILTER
+#define SO_ATTACH_FILTER 26
+#define SO_DETACH_FILTER 27
+#endif
 
 int peer_of(int fd, struct peer *p) {
   struct sockaddr_storage ss;
