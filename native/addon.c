@@ -646,8 +646,8 @@ static napi_value js_room_peers(napi_env env, napi_callback_info info) {
   }
   return arr;
 }
-/* peerDrop(listenFd, [peer...]) -> 0 | -errno: drop SYNs from these peers while the accept queue
- * is more than half full (peers.c); an empty list ends it */
+/* peerDrop(listenFd, ["[~]ADDRESS/BITS"...]) -> 0 | -errno: the kernel drops SYNs from these peers,
+ * those with "~" only while the accept queue is over half full (peers.c); an empty list ends it */
 static napi_value js_peer_drop(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value a[2];

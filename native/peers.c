@@ -1,20 +1,21 @@
 /* Peers of the probe endpoint, and the kernel-side limit on the few that hold most of it (issue 14).
  *
- * Past the descriptor limit, connections that hainit cannot hold live in the kernel: in the listen
+ * Past what hainit can hold, the connections it has no room for live in the kernel: in the listen
  * socket's accept queue (4,096 at most) or on their way back into it after a reset. Once the queue
  * is full the kernel drops every SYN, a probe's among them, until hainit takes one out: the probe
  * then comes back a second later (TCP's first retransmission), and later still under a long flood.
- * A socket filter (classic BPF, on the listening socket) can drop the SYNs of the peers that hold
- * most of the waiting room instead, so that theirs wait in their own retransmissions and the queue
- * keeps room for everyone else. It is attached only while the queue is more than half full, and
- * taken off again once it is under an eighth: at those moments the kernel would soon drop every
- * SYN anyway, so a probe that shares its address with a flood (through a NAT) loses nothing it
- * would have had without the filter.
+ * A socket filter (classic BPF, on the listening socket) drops the SYNs of the peers that hold
+ * most of the waiting room instead, so that theirs wait in their own retransmissions and the
+ * queue keeps room for everyone else. "Hard" peers are dropped for as long as they are listed;
+ * "soft" ones (and those of a burst) only while the queue is more than half full, until it is under
+ * an eighth again: at those moments the kernel would soon drop every SYN anyway, so a probe that
+ * shares its address with a flood (a NAT) loses nothing it would have had without the filter.
  *
  * A peer is an IPv4 address, all of 127.0.0.0/8 (a process on the loopback picks any source in it
- * at will), or an IPv6 /64. Which peers to drop is decided by the caller (src/health/server.ts);
- * here is only the mechanism. Accepted connections inherit the listener's filter: it looks only at
- * SYNs without ACK, which an established connection never receives, and lets the rest through. */
+ * at will), or an IPv6 /64. Which peers, and for how long, is decided by the caller
+ * (src/health/server.ts, limitPeers; native/addon.c, queue_tick); here is only the mechanism.
+ * Accepted connections inherit the listener's filter: it looks only at SYNs without ACK, which an
+ * established connection never receives, and lets the rest through. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>

@@ -535,6 +535,9 @@ function checkRoom(g: Guard, deadlines = true): void {
   for (let i = 3; i < r.length; i++) serveFd(g.server, r[i]);
 }
 
+/** peers limited at once at most (PEER_DROP_MAX in native/hainit.h) */
+const PEERS_MAX = 16;
+
 /**
  * More clients than descriptors. The accept queue is where a probe's connection waits: once it is
  * full the kernel drops every SYN, the probe's too, and the probe comes back a second later (TCP's
@@ -570,7 +573,7 @@ function limitPeers(g: Guard, inRoom: number): void {
   // those limited already stay so until the room has been nearly empty for peerQuietMs
   const peers = [...g.limited];
   const said: string[] = [];
-  for (let i = 0; i + 1 < r.length && peers.length < 16; i += 2) {
+  for (let i = 0; i + 1 < r.length && peers.length < PEERS_MAX; i += 2) {
     const peer = softIfProbed(g, String(r[i]));
     if (peers.includes(peer)) continue;
     peers.push(peer);
@@ -608,7 +611,7 @@ function dropFrom(g: Guard, peers: readonly string[], said: string): void {
   let r: number;
   try {
     r = native().peerDrop(g.listenFd, peers);
-  } catch (e) {
+  } catch {
     r = -1;
   }
   if (r !== 0) {

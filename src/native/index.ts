@@ -84,8 +84,8 @@ export interface NativeAddon {
   /** [peer, count, ...]: the peers ("ADDRESS/BITS": an IPv4 address, 127.0.0.0/8, an IPv6 /64)
    * holding at least `min` of the waiting room, most first, at most 16 */
   roomPeers(min: number): Array<string | number>;
-  /** the kernel drops SYNs from these peers on `listenFd` while its accept queue is over half full
-   * (an empty list: never); 0 or -errno */
+  /** the kernel drops SYNs from these peers on `listenFd`; from those written "~ADDRESS/BITS" only
+   * while its accept queue is over half full (an empty list: from none); 0 or -errno */
   peerDrop(listenFd: number, peers: readonly string[]): number;
   /** [connections waiting in a listening socket's accept queue, its length], or -errno */
   acceptQueue(listenFd: number): [number, number] | number;
