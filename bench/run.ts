@@ -372,8 +372,10 @@ async function hostileSection(c: Context): Promise<void> {
   say();
   say(hostileTable(res));
   say();
-  say('Each class runs against a fresh hainit (`--health-listen 127.0.0.1:PORT -- sleep 1000`), from processes of its own');
-  say('(test/fixtures/hostile.js) connecting from 127.0.0.2 and up; every client reconnects at once when cut. Probing starts once');
+  say('Each class runs against a fresh hainit (`--health-listen 0.0.0.0:PORT -- sleep 1000`), from processes of its own');
+  say('(test/fixtures/hostile.js) connecting from 127.0.0.2 and up; every client reconnects at once when cut (the impatient ones');
+  say('also when a connection is not made within 900 ms). The probes come from an address of the machine\'s own, not the loopback, as');
+  say('the kubelet\'s come from the node (support/load.ts kubeletAddress). Probing starts once');
   say('hainit\'s descriptor count has settled. A failed probe counts as 1000 ms. `p99 / calm`: against the first row, the same');
   say('probes with nobody else on the port. `RSS`: hainit\'s VmRSS before the clients came, and the largest sampled (every 100 ms) while probing.');
   say();
