@@ -319,9 +319,9 @@ interface Guard {
   busyAt: number;
   peersAt: number;
   limited: readonly string[];
-  /** addresses the kubelet's probes (or `hainit probe`) came from while nothing overflowed,
-   * the latest last (limitPeers) */
-  probers: Map<string, number>;
+  /** addresses the kubelet's probes (or `hainit probe`) came from while all was calm, the latest
+   * last (limitPeers) */
+  probers: Set<string>;
 }
 const GUARDS = new WeakMap<http.Server, Guard>();
 
@@ -372,7 +372,7 @@ export function createHealthServer(d: ServerDeps): http.Server {
   const trackFrom = Math.min(L.trackFrom, Math.floor(cap / 2));
   const guard: Guard = {
     server, log: d.log, backlog, room, defence, listenFd: -1, triaging: false, mayDefer: false, deferring: false,
-    belowCap: () => conns.size < cap, busyAt: -Infinity, peersAt: -Infinity, limited: [], probers: new Map(),
+    belowCap: () => conns.size < cap, busyAt: -Infinity, peersAt: -Infinity, limited: [], probers: new Set(),
   };
   // One 'connection' listener, node:http's called from ours: an event with two listeners costs an
   // array copy on every connection.
@@ -588,11 +588,8 @@ const PROBERS_MAX = 32;
 function noteProber(g: Guard, address: string | undefined): void {
   if (address === undefined || Date.now() - g.busyAt < SERVER_LIMITS.peerQuietMs) return;
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
-  if (g.probers.delete(a) || g.probers.size < PROBERS_MAX) g.probers.set(a, Date.now());
-  else {
-    g.probers.delete(g.probers.keys().next().value as string);
-    g.probers.set(a, Date.now());
-  }
+  if (!g.probers.delete(a) && g.probers.size >= PROBERS_MAX) g.probers.delete(g.probers.values().next().value as string);
+  g.probers.add(a);
 }
 
 /** "ADDRESS/BITS" with "~" before it when a prober's address is in it (native/peers.c: soft) */
@@ -602,7 +599,7 @@ function softIfProbed(g: Guard, peer: string): string {
   const family = address.includes(':') ? 'ipv6' : 'ipv4';
   const list = new (netModule().BlockList)();
   list.addSubnet(address, Number(bits), family);
-  for (const a of g.probers.keys()) if ((a.includes(':') ? 'ipv6' : 'ipv4') === family && list.check(a, family)) return `~${peer}`;
+  for (const a of g.probers) if ((a.includes(':') ? 'ipv6' : 'ipv4') === family && list.check(a, family)) return `~${peer}`;
   return peer;
 }
 
