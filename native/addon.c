@@ -375,7 +375,18 @@ static int room_ep = -1;
 static int *room_fd, *room_pos; /* room_pos[fd] = index + 1 */
 static double *room_deadline;
 static struct peer *room_peer; /* who holds each (peers.c) */
-static void queue_tick(int lfd, const struct tcp_info *known);
+static void queue_tick(int lfd, unsigned queued, unsigned max);
+/* The accept queue of listening socket `fd`: how many connections wait in it, and its length
+ * (TCP_INFO); 0 or -errno */
+static int listen_queue(int fd, unsigned *queued, unsigned *max) {
+  struct tcp_info ti;
+  socklen_t tlen = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0) return -errno;
+  if (ti.tcpi_state != TCP_LISTEN) return -EINVAL;
+  *queued = ti.tcpi_unacked;
+  *max = ti.tcpi_sacked;
+  return 0;
+}
 /* arrival order, by descriptor (-1: none): room_head came in first, room_tail last */
 static int *room_prev, *room_next;
 static int room_head = -1, room_tail = -1;
@@ -488,11 +499,10 @@ static napi_value js_triage(napi_env env, napi_callback_info info) {
   uint32_t n = 2;
   int reset = 0, parked = 0;
   int todo = 512;
-  struct tcp_info ti;
-  socklen_t tlen = sizeof ti;
-  if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_LISTEN) {
-    todo = (int)ti.tcpi_unacked + 1;
-    queue_tick(lfd, &ti);
+  unsigned queued = 0, qmax = 0;
+  if (listen_queue(lfd, &queued, &qmax) == 0) {
+    todo = (int)queued + 1;
+    queue_tick(lfd, queued, qmax);
   }
   if (todo > TRIAGE_MAX) todo = TRIAGE_MAX;
   double until = mono_ms() + TRIAGE_MS;
@@ -576,14 +586,16 @@ static napi_value js_room_check(napi_env env, napi_callback_info info) {
       reset++;
     }
   }
-  queue_tick(-1, NULL);
+  unsigned queued = 0, qmax = 0;
+  int lfd = peer_drop_lfd();
+  if (lfd >= 0 && listen_queue(lfd, &queued, &qmax) == 0) queue_tick(lfd, queued, qmax);
   napi_set_element(env, arr, 0, mk_i32(env, reset));
   napi_set_element(env, arr, 1, mk_i32(env, room_len));
   napi_set_element(env, arr, 2, mk_i32(env, room_pushed_out));
   room_pushed_out = 0;
   return arr;
 }
-/* The accept queue as it is now, of the listening socket `lfd` (-1: the one peers.c knows). Over
+/* The accept queue of listening socket `lfd` as it is now (listen_queue). Over
  * half full, the peers that hold most of the waiting room (PEER_BURST_SHARE of it, and at least
  * PEER_BURST_MIN connections) are dropped too while it stays so: a burst (clients reset to make
  * room, coming back at once; a flood starting) would otherwise fill it, and past that the kernel
@@ -591,16 +603,8 @@ static napi_value js_room_check(napi_env env, napi_callback_info info) {
 #define PEER_BURST_SHARE 16
 #define PEER_BURST_MIN 8
 #define PEER_BURST_MS 100.0
-static void queue_tick(int lfd, const struct tcp_info *known) {
+static void queue_tick(int lfd, unsigned q, unsigned max) {
   static double looked_at = -1e9;
-  struct tcp_info ti;
-  socklen_t tlen = sizeof ti;
-  if (lfd < 0) lfd = peer_drop_lfd();
-  if (!known) {
-    if (lfd < 0 || getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0 || ti.tcpi_state != TCP_LISTEN) return;
-    known = &ti;
-  }
-  unsigned q = known->tcpi_unacked, max = known->tcpi_sacked;
   if (max && q * 2 >= max && room_len > 0 && mono_ms() - looked_at >= PEER_BURST_MS) {
     looked_at = mono_ms();
     struct peer top[PEER_DROP_MAX];
@@ -615,14 +619,13 @@ static void queue_tick(int lfd, const struct tcp_info *known) {
 static napi_value js_accept_queue(napi_env env, napi_callback_info info) {
   int32_t fd, unused;
   if (!js_two_ints(env, info, &fd, &unused)) return NULL;
-  struct tcp_info ti;
-  socklen_t tlen = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0) return mk_i32(env, -errno);
-  if (ti.tcpi_state != TCP_LISTEN) return mk_i32(env, -EINVAL);
+  unsigned queued = 0, max = 0;
+  int r = listen_queue(fd, &queued, &max);
+  if (r < 0) return mk_i32(env, r);
   napi_value arr;
   CHECK(napi_create_array_with_length(env, 2, &arr));
-  napi_set_element(env, arr, 0, mk_i32(env, (int32_t)ti.tcpi_unacked));
-  napi_set_element(env, arr, 1, mk_i32(env, (int32_t)ti.tcpi_sacked));
+  napi_set_element(env, arr, 0, mk_i32(env, (int32_t)queued));
+  napi_set_element(env, arr, 1, mk_i32(env, (int32_t)max));
   return arr;
 }
 /* roomPeers(min) -> [peer, count, ...]: who holds at least `min` of the waiting room, most first
@@ -664,7 +667,9 @@ static napi_value js_peer_drop(napi_env env, napi_callback_info info) {
     if (napi_get_value_string_utf8(env, el, buf, sizeof buf, &len) != napi_ok || peer_parse(buf, &ps[i]) < 0) return mk_i32(env, -EINVAL);
   }
   int r = peer_drop_set(get_i32(env, a[0]), ps, (int)n);
-  if (r == 0) queue_tick(get_i32(env, a[0]), NULL);
+  unsigned queued = 0, qmax = 0;
+  int lfd = get_i32(env, a[0]);
+  if (r == 0 && listen_queue(lfd, &queued, &qmax) == 0) queue_tick(lfd, queued, qmax);
   return mk_i32(env, r);
 }
 /* peerDropState() -> [dropping now (0/1), times it began, ms it lasted in all] */
