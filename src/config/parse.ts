@@ -78,8 +78,9 @@ function parseTable(args: string[], table: readonly OptionSpec[], allowPositiona
   }
 }
 
-/** HAINIT_* name of each option, made once (start-up looks every option up). */
-const ENV_NAMES = new Map(OPTIONS.map((o) => [o, envName(o)]));
+/** HAINIT_* name of each option, made once, and only where some HAINIT_* variable is set. */
+let envNames: Map<OptionSpec, string> | undefined;
+const envNameOf = (o: OptionSpec): string => (envNames ??= new Map(OPTIONS.map((o) => [o, envName(o)]))).get(o) ?? envName(o);
 
 /** One option's value: the flag if given, else HAINIT_<NAME>, else undefined. */
 class Source {
@@ -88,7 +89,8 @@ class Source {
   constructor(private readonly flags: Record<string, Raw>, private readonly env: ReadonlyMap<string, string>) {}
 
   private envValue(o: OptionSpec): string | undefined {
-    return this.env.get(ENV_NAMES.get(o) ?? envName(o));
+    // most containers set none: then no option's name need be made
+    return this.env.size === 0 ? undefined : this.env.get(envNameOf(o));
   }
   value(name: string): { text: string; what: string } | undefined {
     const o = byLong.get(name)!;
@@ -102,8 +104,9 @@ class Source {
     const f = this.flags[name];
     if (Array.isArray(f) && f.length) return { items: f as string[], what: `--${name}` };
     const e = this.envValue(o);
-    const items = e === undefined ? [] : e.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-    return { items, what: envName(o) };
+    // `what` names where the items came from; with none, no message can name it
+    if (e === undefined) return { items: [], what: `--${name}` };
+    return { items: e.split('\n').map((l) => l.trim()).filter((l) => l !== ''), what: envName(o) };
   }
   flag(name: string): boolean | undefined {
     const o = byLong.get(name)!;
@@ -238,7 +241,7 @@ function hainitVariables(env: NodeJS.ProcessEnv): Map<string, string> {
 
 function unknownEnvironment(env: ReadonlyMap<string, string>): string[] {
   if (env.size === 0) return [];
-  const known = new Set(ENV_NAMES.values());
+  const known = new Set(OPTIONS.map(envNameOf));
   return [...env.keys()].filter((k) => !known.has(k) && !environmentOnly(k)).map((k) => `${k} is not a hainit setting: ignored`);
 }
 
