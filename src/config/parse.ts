@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { CheckTarget, CommandLine, Config, Invocation, ListenAddress, LogFormat, LogLevel, RestartMode } from './config';
 import { splitCommandLine } from './command-line';
-import { OPTIONS, OptionSpec, envName, environmentOnly, takesValue } from './options';
+import { OptionSpec, envName, environmentOnly, options, takesValue } from './options';
 import {
   UsageError, parseBoolean, parseDuration, parseHostPort, parseHttpUrl, parseInteger, parseOwnSignal, parseRemapExit, parseRewrite, parseSize, parseWaitTarget,
   parseStopSignal,
@@ -9,8 +9,14 @@ import {
 
 type Raw = string | string[] | boolean | boolean[] | undefined;
 
-const byLong = new Map(OPTIONS.map((o) => [o.name, o]));
-const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short as string, o]));
+let byName: { long: Map<string, OptionSpec>; short: Map<string, OptionSpec> } | undefined;
+/** The options by long and by short name, made when first asked for (options()). */
+function optionsByName(): { long: Map<string, OptionSpec>; short: Map<string, OptionSpec> } {
+  return (byName ??= {
+    long: new Map(options().map((o) => [o.name, o])),
+    short: new Map(options().filter((o) => o.short).map((o) => [o.short as string, o])),
+  });
+}
 
 /** Option parsing stops at the first word that is not an option (tini needs `--`; we do not). */
 function splitAtCommand(argv: readonly string[]): { options: string[]; command: string[] } {
@@ -18,13 +24,13 @@ function splitAtCommand(argv: readonly string[]): { options: string[]; command: 
     const a = argv[i];
     if (a === '--') return { options: argv.slice(0, i), command: argv.slice(i + 1) };
     if (a.startsWith('--')) {
-      const o = byLong.get(a.slice(2));
+      const o = optionsByName().long.get(a.slice(2));
       if (o && takesValue(o)) i++;
       continue;
     }
     if (a.startsWith('-') && a.length > 1) {
       for (let j = 1; j < a.length; j++) {
-        const o = byShort.get(a[j]);
+        const o = optionsByName().short.get(a[j]);
         if (o && takesValue(o)) {
           if (j === a.length - 1) i++;
           break;
@@ -40,7 +46,7 @@ function splitAtCommand(argv: readonly string[]): { options: string[]; command: 
 function parseFlags(args: string[]): Record<string, Raw> {
   // `hainit -- app`, configured by HAINIT_* or not at all: node:util's parser costs start-up 0.5 ms
   if (args.length === 0) return {};
-  return parseTable(args, OPTIONS, false).values;
+  return parseTable(args, options(), false).values;
 }
 
 /**
@@ -78,51 +84,46 @@ function parseTable(args: string[], table: readonly OptionSpec[], allowPositiona
   }
 }
 
-/** HAINIT_* name of each option, made once, and only where some HAINIT_* variable is set. */
-let envNames: Map<OptionSpec, string> | undefined;
-const envNameOf = (o: OptionSpec): string => (envNames ??= new Map(OPTIONS.map((o) => [o, envName(o)]))).get(o) ?? envName(o);
-
 /** One option's value: the flag if given, else HAINIT_<NAME>, else undefined. */
 class Source {
   /** env holds only the HAINIT_* variables (hainitVariables): process.env asks the C library
    * for every name looked up, and start-up looks up every option. */
   constructor(private readonly flags: Record<string, Raw>, private readonly env: ReadonlyMap<string, string>) {}
 
-  private envValue(o: OptionSpec): string | undefined {
-    // most containers set none: then no option's name need be made
-    return this.env.size === 0 ? undefined : this.env.get(envNameOf(o));
+  /** HAINIT_<NAME> of option `name`, when it is set. */
+  private fromEnv(name: string): { text: string; what: string } | undefined {
+    // most containers set none: then no option's variable name need be made
+    if (this.env.size === 0) return undefined;
+    const what = envName(optionsByName().long.get(name)!);
+    const text = this.env.get(what);
+    return text === undefined ? undefined : { text, what };
   }
   value(name: string): { text: string; what: string } | undefined {
-    const o = byLong.get(name)!;
     const f = this.flags[name];
     if (typeof f === 'string') return { text: f, what: `--${name}` };
-    const e = this.envValue(o);
-    return e === undefined ? undefined : { text: e, what: envName(o) };
+    return this.fromEnv(name);
   }
   list(name: string): { items: string[]; what: string } {
-    const o = byLong.get(name)!;
     const f = this.flags[name];
     if (Array.isArray(f) && f.length) return { items: f as string[], what: `--${name}` };
-    const e = this.envValue(o);
+    const e = this.fromEnv(name);
     // `what` names where the items came from; with none, no message can name it
     if (e === undefined) return { items: [], what: `--${name}` };
-    return { items: e.split('\n').map((l) => l.trim()).filter((l) => l !== ''), what: envName(o) };
+    return { items: e.text.split('\n').map((l) => l.trim()).filter((l) => l !== ''), what: e.what };
   }
   flag(name: string): boolean | undefined {
-    const o = byLong.get(name)!;
     const f = this.flags[name];
     if (typeof f === 'boolean') return f;
-    const e = this.envValue(o);
-    return e === undefined ? undefined : parseBoolean(e, envName(o));
+    const e = this.fromEnv(name);
+    return e === undefined ? undefined : parseBoolean(e.text, e.what);
   }
   count(name: string): number {
-    const o = byLong.get(name)!;
     const f = this.flags[name];
     if (Array.isArray(f)) return (f as boolean[]).reduce((n, on) => (on ? n + 1 : 0), 0);
-    const e = this.envValue(o);
+    const e = this.fromEnv(name);
     if (e === undefined) return 0;
-    if (/^\s*\d+\s*$/.test(e)) return parseInteger(e, envName(o), 0, 9);
-    return parseBoolean(e, envName(o)) ? 1 : 0;
+    if (/^\s*\d+\s*$/.test(e.text)) return parseInteger(e.text, e.what, 0, 9);
+    return parseBoolean(e.text, e.what) ? 1 : 0;
   }
   flagGiven(name: string): boolean {
     return this.flags[name] !== undefined;
@@ -241,7 +242,7 @@ function hainitVariables(env: NodeJS.ProcessEnv): Map<string, string> {
 
 function unknownEnvironment(env: ReadonlyMap<string, string>): string[] {
   if (env.size === 0) return [];
-  const known = new Set(OPTIONS.map(envNameOf));
+  const known = new Set(options().map(envName));
   return [...env.keys()].filter((k) => !known.has(k) && !environmentOnly(k)).map((k) => `${k} is not a hainit setting: ignored`);
 }
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { OPTIONS, OptionSpec, envName } from '../../src/config/options';
+import { OptionSpec, envName, options } from '../../src/config/options';
 import { parseInvocation } from '../../src/config/parse';
 import { UsageError } from '../../src/config/values';
 import { HAINIT, cleanEnv } from '../../support/pid1';
@@ -95,7 +95,7 @@ const valueFor = (o: OptionSpec, anyString: fc.Arbitrary<string>): fc.Arbitrary<
 
 /** The words one option takes on the command line, in one of the spellings parseArgs accepts. */
 const optionWords = (anyString: fc.Arbitrary<string>): fc.Arbitrary<string[]> =>
-  fc.constantFrom(...OPTIONS.filter((o) => o.name !== 'help' && o.name !== 'version')).chain((o): fc.Arbitrary<string[]> => {
+  fc.constantFrom(...options().filter((o) => o.name !== 'help' && o.name !== 'version')).chain((o): fc.Arbitrary<string[]> => {
     if (o.kind === 'flag' || o.kind === 'count') {
       const spellings = [[`--${o.name}`], [`--no-${o.name}`]];
       if (o.short) spellings.push([`-${o.short}`], [`-${o.short}${o.short}`]);
@@ -121,7 +121,7 @@ const envArb = (anyString: fc.Arbitrary<string>) =>
   fc
     .array(
       fc.oneof(
-        { weight: 6, arbitrary: fc.constantFrom(...OPTIONS).chain((o) => fc.tuple(fc.constant(envName(o)), o.kind === 'flag' || o.kind === 'count' ? fc.oneof(fc.constantFrom(...BOOL.good, ...BOOL.bad), anyString) : valueFor(o, anyString))) },
+        { weight: 6, arbitrary: fc.constantFrom(...options()).chain((o) => fc.tuple(fc.constant(envName(o)), o.kind === 'flag' || o.kind === 'count' ? fc.oneof(fc.constantFrom(...BOOL.good, ...BOOL.bad), anyString) : valueFor(o, anyString))) },
         { weight: 1, arbitrary: fc.tuple(fc.constantFrom('HAINIT_BOGUS', 'HAINIT_', 'HAINIT_TMPDIR', 'PATH'), anyString) },
       ),
       { maxLength: 5 },
@@ -134,7 +134,7 @@ const noLineBreaks = anyText.map((s) => s.replace(/[\r\n\u2028\u2029\u0085]/g, '
 /** The strings a message could name the offending input by. */
 function namesOf(argv: string[], env: NodeJS.ProcessEnv): string[] {
   const out = ['no command given'];
-  for (const o of OPTIONS) out.push(`--${o.name}`, envName(o), ...(o.short ? [`-${o.short}`] : []));
+  for (const o of options()) out.push(`--${o.name}`, envName(o), ...(o.short ? [`-${o.short}`] : []));
   for (const a of argv) if (a.length > 0) out.push(a, a.replace(/^-+/, ''));
   for (const v of Object.values(env)) if (v) out.push(v, v.trim());
   return out.filter((s) => s.length > 0);
@@ -144,7 +144,7 @@ describe('reliability: bad input (property-based, fast-check)', function () {
   this.timeout(60_000);
 
   it('every option of the table has samples here', () => {
-    for (const o of OPTIONS) samples(o);
+    for (const o of options()) samples(o);
   });
 
   it('any command line and HAINIT_* environment yields a Config or a UsageError, never another exception', () => {
@@ -200,7 +200,7 @@ describe('reliability: bad input (property-based, fast-check)', function () {
   });
 
   it('each option, by flag and by environment: its good values parse, its bad ones are refused naming the option and the value', () => {
-    for (const o of OPTIONS) {
+    for (const o of options()) {
       const s = samples(o);
       const isFlag = o.kind === 'flag' || o.kind === 'count';
       if (isFlag) {

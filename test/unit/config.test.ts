@@ -93,9 +93,9 @@ describe('environment variables', () => {
   it('every HAINIT_* variable the sources read is in the option table or ENVIRONMENT_ONLY', () => {
     const { readdirSync, readFileSync } = require('node:fs') as typeof import('node:fs');
     const path = require('node:path') as typeof import('node:path');
-    const { OPTIONS, envName, environmentOnly } = require('../../src/config/options') as typeof import('../../src/config/options');
+    const { options, envName, environmentOnly } = require('../../src/config/options') as typeof import('../../src/config/options');
     const root = path.resolve(__dirname, '../../../src');
-    const known = new Set(OPTIONS.map(envName));
+    const known = new Set(options().map(envName));
     const unlisted = new Set<string>();
     const walk = (dir: string): void => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
