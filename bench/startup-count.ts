@@ -15,8 +15,9 @@
  *   count there: this part repeats to within 0.1 M, so it shows what a change to hainit gains.
  *   Where the count went inside it: the same cut at more places (README, "Choices", start-up).
  * Under valgrind SIGRTMAX cannot be caught (valgrind keeps it for itself), so hainit logs the one
- * warning a real start does not ("does not let hainit catch SIGRTMAX"): about 2.2 M of each
- * hainit count (Node 22), not in any real run.
+ * warning a real start does not ("does not let hainit catch SIGRTMAX"): about 1.1 M of each
+ * hainit count (Node 24; node:os for the signal's name, and Node's own code for the first write
+ * to stderr), not in any real run.
  *
  * - through the sh launcher (what npm's bin runs), on Nodes that have its flags: the Node process
  *   as the launcher execs it (`node FLAGS bin/hainit -- true`, with the cache for those flags)
@@ -32,6 +33,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT, ensureNode22, median, nodeFlavours, table } from './util';
 
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 function instructions(argv: string[]): number {
   const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   const m = /Collected : (\d+)/.exec(r.stderr);
@@ -39,17 +42,24 @@ function instructions(argv: string[]): number {
   return Number(m[1]);
 }
 
-/** Main-thread instructions from bin/hainit's first statement to the exit (see above). */
-function ownPart(node: string, marked: string, args: string[]): number {
+/**
+ * Main-thread instructions from bin/hainit's first statement to the exit (see above), and those of
+ * the process's other threads (V8's concurrent Sparkplug compiles code that start-up ran often;
+ * `node -e 0` exits before its own batches are compiled there).
+ */
+function ownPart(node: string, marked: string, args: string[]): { own: number; threads: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hainit-count-'));
+  const total = (file: string): number => {
+    const m = /^(?:summary|totals): (\d+)/m.exec(fs.readFileSync(file, 'utf8'));
+    if (!m) throw new Error(`callgrind wrote no total in ${file} for ${node} ${marked}`);
+    return Number(m[1]);
+  };
   try {
     const out = path.join(dir, 'cg.out');
     spawnSync('valgrind', ['--tool=callgrind', '--separate-threads=yes', '--dump-before=getppid', `--callgrind-out-file=${out}`, node, marked, ...args], { stdio: 'ignore' });
-    // the last part of thread 1: everything after the marker
-    const text = fs.readFileSync(`${out}-01`, 'utf8');
-    const m = /^(?:summary|totals): (\d+)/m.exec(text);
-    if (!m) throw new Error(`callgrind wrote no total for ${node} ${marked}`);
-    return Number(m[1]);
+    // the last part of thread 1 (cg.out-01): everything after the marker; other threads: cg.out-02...
+    const others = fs.readdirSync(dir).filter((f) => /^cg\.out-(\d+)$/.test(f) && f !== 'cg.out-01');
+    return { own: total(`${out}-01`), threads: others.reduce((n, f) => n + total(path.join(dir, f)), 0) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -81,20 +91,27 @@ function main(): void {
   process.on('exit', () => fs.rmSync(marked, { force: true }));
   const rows: string[][] = [];
   for (const f of nodeFlavours()) {
-    // warm-up: makes the code cache for a Node that has none
-    spawnSync(f.node, [hainit, '--', 'true'], { stdio: 'ignore' });
+    // warm-up: makes the code cache for a Node that has none, as the install script does (its
+    // run logs a line, so the cache holds the logger: scripts/bundle.mjs, TRAINING_COMMAND)
+    const training = [hainit, '--', 'sh', '-c', 'kill $$'];
+    spawnSync(f.node, training, { stdio: 'ignore' });
     const viaLauncher = spawnSync(f.node, [...flags, '-e', '0'], { stdio: 'ignore' }).status === 0;
-    if (viaLauncher) spawnSync(f.node, [...flags, hainit, '--', 'true'], { stdio: 'ignore' });
+    if (viaLauncher) spawnSync(f.node, [...flags, ...training], { stdio: 'ignore' });
     const cache = fs.existsSync(path.join(ROOT, 'lib', `hainit-${f.version}.cache`)) ? 'yes' : 'no';
     const bare: number[] = [];
     const ours: number[] = [];
     const launched: number[] = [];
     const own: number[] = [];
+    const threads: number[] = [];
     for (let i = 0; i < runs; i++) {
       bare.push(instructions([f.node, '-e', '0']));
       ours.push(instructions([f.node, hainit, '--', 'true']));
       if (viaLauncher) launched.push(instructions([f.node, ...flags, hainit, '--', 'true']) + sh);
-      if (i < 3) own.push(ownPart(f.node, marked, ['--', 'true']));
+      if (i < 3) {
+        const part = ownPart(f.node, marked, ['--', 'true']);
+        own.push(part.own);
+        threads.push(part.threads);
+      }
     }
     const b = median(bare);
     const h = median(ours);
@@ -102,11 +119,12 @@ function main(): void {
     rows.push([f.label, f.version, cache, (b / 1e6).toFixed(1), (h / 1e6).toFixed(1), `${(h / b).toFixed(3)}x`,
       `${(Math.min(...ours) / 1e6).toFixed(1)}-${(Math.max(...ours) / 1e6).toFixed(1)}`,
       viaLauncher ? `${(l / 1e6).toFixed(1)} (${(l / b).toFixed(3)}x)` : 'no launcher flags',
-      `${(median(own) / 1e6).toFixed(2)} (${(Math.min(...own) / 1e6).toFixed(2)}-${(Math.max(...own) / 1e6).toFixed(2)})`]);
+      `${(median(own) / 1e6).toFixed(2)} (${(Math.min(...own) / 1e6).toFixed(2)}-${(Math.max(...own) / 1e6).toFixed(2)})`,
+      (median(threads) / 1e6).toFixed(2), `${(mean(ours) / mean(bare)).toFixed(3)}x`]);
     process.stderr.write(`  .. ${f.label} done\n`);
   }
-  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 2.2 M for a warning only valgrind causes):\n\n`);
-  process.stdout.write(table(['node', 'version', 'cache in lib/', 'node -e 0 M', 'hainit M', 'ratio', 'hainit min-max M', 'sh launcher M (ratio)', "hainit's own part M"], rows) + '\n');
+  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 1.1 M for a warning only valgrind causes), and the instructions of its other threads (V8's concurrent Sparkplug; in the whole count):\n\n`);
+  process.stdout.write(table(['node', 'version', 'cache in lib/', 'node -e 0 M', 'hainit M', 'ratio', 'hainit min-max M', 'sh launcher M (ratio)', "hainit's own part M", 'other threads M', 'ratio of means'], rows) + '\n');
 }
 
 main();

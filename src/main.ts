@@ -37,7 +37,9 @@ async function main(argv: readonly string[]): Promise<void> {
   guardProcessStderr();
   const appEnv = usage(() => environmentForTheApp(addon));
   if (appEnv === undefined) return exit(EXIT_USAGE, addon);
-  const invocation = readInvocation(argv);
+  // the settings are read from the same entries (HAINIT_* reaches the application unchanged):
+  // a plain object, where process.env asks the C library for every name
+  const invocation = readInvocation(argv, appEnv);
   if (invocation === undefined) return exit(EXIT_USAGE, addon);
   // writeSync: process.stdout would load the stream and tty modules for one line (~8 ms)
   if (invocation.kind === 'help' || invocation.kind === 'version') {
@@ -119,8 +121,8 @@ async function subcommand(name: 'ps' | 'probe', args: string[]): Promise<never> 
 }
 
 /** Bad input: one line on stderr naming the value (the caller exits 125). */
-function readInvocation(argv: readonly string[]): Invocation | undefined {
-  return usage(() => parseInvocation(argv, process.env));
+function readInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation | undefined {
+  return usage(() => parseInvocation(argv, env));
 }
 
 /** f's value, or undefined once a UsageError has been said in one line (the caller exits 125). */

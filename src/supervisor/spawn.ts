@@ -63,7 +63,9 @@ function splitBytes(b: Buffer, sep: number): Buffer[] {
 
 /** PATH as bytes from the environment's raw entries, else as a string. */
 function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined): string | Buffer | undefined {
-  const entry = raw?.find((e) => e.length >= 5 && e.subarray(0, 5).toString('latin1') === 'PATH=');
+  // byte by byte: a subarray and a string per variable ran Node's Buffer code often enough, at
+  // every start, for V8 to compile it again with Sparkplug
+  const entry = raw?.find((e) => e.length >= 5 && e[0] === 0x50 && e[1] === 0x41 && e[2] === 0x54 && e[3] === 0x48 && e[4] === 0x3d); // PATH=
   return entry ? entry.subarray(5) : env.PATH;
 }
 
