@@ -66,7 +66,10 @@ function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined
   // byte by byte: a subarray and a string per variable ran Node's Buffer code often enough, at
   // every start, for V8 to compile it again with Sparkplug
   const entry = raw?.find((e) => e.length >= 5 && e[0] === 0x50 && e[1] === 0x41 && e[2] === 0x54 && e[3] === 0x48 && e[4] === 0x3d); // PATH=
-  return entry ? entry.subarray(5) : env.PATH;
+  if (!entry) return env.PATH;
+  // the usual PATH is ASCII: searched as a string, not a Buffer per directory
+  const text = entry.toString('latin1', 5);
+  return /[^\x00-\x7f]/.test(text) ? entry.subarray(5) : text;
 }
 
 /** Starts argv through the native spawn: hainit must own every child (see Reaper). Buffers in
