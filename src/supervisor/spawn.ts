@@ -77,7 +77,10 @@ function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined
 export function spawnProcess(addon: NativeAddon, argv: readonly (string | Buffer)[], env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): SpawnResult {
   const name = argv[0];
   const raw = rawEntries(env);
-  const resolved = resolveCommand(name, searchPathOf(env, raw));
+  // A name given as bytes (the command hainit was given) that is ASCII is looked for as a string:
+  // the same file, without Buffers made for every directory of PATH at every start.
+  const text = typeof name === 'string' ? name : name.toString('latin1');
+  const resolved = resolveCommand(typeof name === 'string' || !/[^\x00-\x7f]/.test(text) ? text : name, searchPathOf(env, raw));
   const shown = typeof name === 'string' ? name : printable(name);
   if ('errno' in resolved) return failure(shown, resolved.errno);
   // hainit's own environment is the C library's environ already: no copy needed
