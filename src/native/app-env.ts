@@ -37,20 +37,29 @@ const EQ = 0x3d;
  * The environment of the application (and of every command hainit runs) from the entries hainit
  * was started with: HAINIT_APP_NAME=v becomes NAME=v (dropping any NAME), the rest stays as it is,
  * in its order. Throws UsageError for a HAINIT_APP_* that names no Node setting.
+ *
+ * Start-up runs this over every entry, so each is decoded once, as latin1 (a byte is a character),
+ * and cut as a string. Where every byte is ASCII, latin1 and UTF-8 agree; otherwise the values are
+ * decoded again as UTF-8, entry by entry. The steps are small functions: one function holding all
+ * the loops ran long enough at every start for V8 to compile all of it again with Sparkplug.
  */
 export function applicationEnvironment(entries: readonly Buffer[]): { env: NodeJS.ProcessEnv; raw: Buffer[] } {
-  // Start-up runs this over every entry, so each is decoded once, as latin1 (a byte is a
-  // character), and cut as a string. Where every byte is ASCII, latin1 and UTF-8 agree; otherwise
-  // the values are decoded again as UTF-8, entry by entry.
-  const n = entries.length;
-  const texts = new Array<string>(n);
-  let ascii = true;
+  const texts = entries.map(latin1);
+  const ascii = !texts.some(notAscii);
+  const carried = carriedSettings(entries, texts);
+  const raw = carried === undefined ? entries.slice() : withCarried(entries, texts, carried);
+  const env: NodeJS.ProcessEnv = ascii && carried === undefined ? fromTexts(texts) : fromBytes(raw);
+  Object.defineProperty(env, RAW, { value: raw, enumerable: false });
+  return { env, raw };
+}
+
+const notAscii = (text: string): boolean => NOT_ASCII.test(text);
+
+/** NAME -> NAME=value of every HAINIT_APP_NAME=value (the last one given wins); undefined when none. */
+function carriedSettings(entries: readonly Buffer[], texts: readonly string[]): Map<string, Buffer> | undefined {
   let carried: Map<string, Buffer> | undefined;
-  for (let i = 0; i < n; i++) {
-    const e = entries[i];
-    const text = latin1(e);
-    texts[i] = text;
-    if (ascii && NOT_ASCII.test(text)) ascii = false;
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
     if (!text.startsWith(CARRY_PREFIX)) continue;
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
@@ -59,42 +68,50 @@ export function applicationEnvironment(entries: readonly Buffer[]): { env: NodeJ
       throw new UsageError(`${printable(Buffer.from(name, 'latin1'))}: only NODE_*, UV_* and OPENSSL_CONF/MODULES/ENGINES can be passed to the application this way`);
     }
     carried ??= new Map();
-    carried.set(target, Buffer.concat([Buffer.from(`${target}=`, 'latin1'), eq < 0 ? Buffer.alloc(0) : e.subarray(eq + 1)]));
+    carried.set(target, Buffer.concat([Buffer.from(`${target}=`, 'latin1'), eq < 0 ? Buffer.alloc(0) : entries[i].subarray(eq + 1)]));
   }
-  let raw: Buffer[];
-  if (carried === undefined) {
-    raw = entries.slice();
-  } else {
-    raw = [];
-    const placed = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const text = texts[i];
-      const eq = text.indexOf('=');
-      const name = eq < 0 ? text : text.slice(0, eq);
-      if (name.startsWith(CARRY_PREFIX)) {
-        const target = name.slice(CARRY_PREFIX.length);
-        // where the first carrier stood, with the last value given
-        if (!placed.has(target)) raw.push(carried.get(target)!);
-        placed.add(target);
-      } else if (!carried.has(name)) {
-        raw.push(entries[i]);
-      }
+  return carried;
+}
+
+/** The entries with each carried setting where its first carrier stood, and any NAME it replaces dropped. */
+function withCarried(entries: readonly Buffer[], texts: readonly string[], carried: Map<string, Buffer>): Buffer[] {
+  const raw: Buffer[] = [];
+  const placed = new Set<string>();
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
+    const eq = text.indexOf('=');
+    const name = eq < 0 ? text : text.slice(0, eq);
+    if (name.startsWith(CARRY_PREFIX)) {
+      const target = name.slice(CARRY_PREFIX.length);
+      // where the first carrier stood, with the last value given
+      if (!placed.has(target)) raw.push(carried.get(target)!);
+      placed.add(target);
+    } else if (!carried.has(name)) {
+      raw.push(entries[i]);
     }
   }
+  return raw;
+}
+
+/** NAME=value texts (ASCII) as an environment object; entries without a name are left out. */
+function fromTexts(texts: readonly string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (let i = 0; i < raw.length; i++) {
-    const e = raw[i];
-    if (ascii && carried === undefined) {
-      const text = texts[i];
-      const eq = text.indexOf('=');
-      if (eq > 0) env[text.slice(0, eq)] = text.slice(eq + 1);
-    } else {
-      const eq = e.indexOf(EQ);
-      if (eq > 0) env[e.toString('utf8', 0, eq)] = e.toString('utf8', eq + 1);
-    }
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
+    const eq = text.indexOf('=');
+    if (eq > 0) env[text.slice(0, eq)] = text.slice(eq + 1);
   }
-  Object.defineProperty(env, RAW, { value: raw, enumerable: false });
-  return { env, raw };
+  return env;
+}
+
+/** NAME=value entries decoded as UTF-8, as Node decodes its own environment. */
+function fromBytes(raw: readonly Buffer[]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const e of raw) {
+    const eq = e.indexOf(EQ);
+    if (eq > 0) env[e.toString('utf8', 0, eq)] = e.toString('utf8', eq + 1);
+  }
+  return env;
 }
 
 const NOT_ASCII = /[^\x00-\x7f]/;
