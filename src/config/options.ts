@@ -91,7 +91,7 @@ export const PROBE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** `--grace-period` = `HAINIT_GRACE_PERIOD`. */
-export function envName(option: OptionSpec): string {
+export function envName(option: Pick<OptionSpec, 'name'>): string {
   return 'HAINIT_' + option.name.toUpperCase().replaceAll('-', '_');
 }
 

@@ -86,15 +86,15 @@ function parseTable(args: string[], table: readonly OptionSpec[], allowPositiona
 
 /** One option's value: the flag if given, else HAINIT_<NAME>, else undefined. */
 class Source {
-  /** env holds only the HAINIT_* variables (hainitVariables): process.env asks the C library
-   * for every name looked up, and start-up looks up every option. */
+  /** env holds only the HAINIT_* variables (hainitVariables), read once: start-up looks up every
+   * option. */
   constructor(private readonly flags: Record<string, Raw>, private readonly env: ReadonlyMap<string, string>) {}
 
   /** HAINIT_<NAME> of option `name`, when it is set. */
   private fromEnv(name: string): { text: string; what: string } | undefined {
     // most containers set none: then no option's variable name need be made
     if (this.env.size === 0) return undefined;
-    const what = envName(optionsByName().long.get(name)!);
+    const what = envName({ name });
     const text = this.env.get(what);
     return text === undefined ? undefined : { text, what };
   }
