@@ -31,9 +31,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, ensureNode22, median, nodeFlavours, table } from './util';
-
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+import { ROOT, ensureNode22, mean, median, nodeFlavours, table } from './util';
 
 function instructions(argv: string[]): number {
   const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });

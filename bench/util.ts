@@ -104,6 +104,7 @@ export function quantile(values: readonly number[], q: number): number {
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 export const median = (v: readonly number[]): number => quantile(v, 0.5);
+export const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 
 export function fmt(x: number, digits = 1): string {
   if (!Number.isFinite(x)) return 'n/a';

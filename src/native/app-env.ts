@@ -45,15 +45,13 @@ const EQ = 0x3d;
  */
 export function applicationEnvironment(entries: readonly Buffer[]): { env: NodeJS.ProcessEnv; raw: Buffer[] } {
   const texts = entries.map(latin1);
-  const ascii = !texts.some(notAscii);
+  const ascii = texts.every(isAscii);
   const carried = carriedSettings(entries, texts);
   const raw = carried === undefined ? entries.slice() : withCarried(entries, texts, carried);
   const env: NodeJS.ProcessEnv = ascii && carried === undefined ? fromTexts(texts) : fromBytes(raw);
   Object.defineProperty(env, RAW, { value: raw, enumerable: false });
   return { env, raw };
 }
-
-const notAscii = (text: string): boolean => NOT_ASCII.test(text);
 
 /** NAME -> NAME=value of every HAINIT_APP_NAME=value (the last one given wins); undefined when none. */
 function carriedSettings(entries: readonly Buffer[], texts: readonly string[]): Map<string, Buffer> | undefined {
@@ -115,6 +113,11 @@ function fromBytes(raw: readonly Buffer[]): NodeJS.ProcessEnv {
 }
 
 const NOT_ASCII = /[^\x00-\x7f]/;
+
+/** Whether every character of `text` is ASCII: then bytes read as latin1 are its UTF-8 too. */
+export function isAscii(text: string): boolean {
+  return !NOT_ASCII.test(text);
+}
 
 /**
  * b as latin1. Buffer's own latin1Slice (every Node since 6 has it, on every Buffer) is one call

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { NativeAddon } from '../native';
-import { printable, rawEntries } from '../native/app-env';
+import { isAscii, printable, rawEntries } from '../native/app-env';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND } from '../exit-codes';
 
 export interface SpawnOptions {
@@ -69,7 +69,7 @@ function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined
   if (!entry) return env.PATH;
   // the usual PATH is ASCII: searched as a string, not a Buffer per directory
   const text = entry.toString('latin1', 5);
-  return /[^\x00-\x7f]/.test(text) ? entry.subarray(5) : text;
+  return isAscii(text) ? text : entry.subarray(5);
 }
 
 /** Starts argv through the native spawn: hainit must own every child (see Reaper). Buffers in
@@ -80,7 +80,7 @@ export function spawnProcess(addon: NativeAddon, argv: readonly (string | Buffer
   // A name given as bytes (the command hainit was given) that is ASCII is looked for as a string:
   // the same file, without Buffers made for every directory of PATH at every start.
   const text = typeof name === 'string' ? name : name.toString('latin1');
-  const resolved = resolveCommand(typeof name === 'string' || !/[^\x00-\x7f]/.test(text) ? text : name, searchPathOf(env, raw));
+  const resolved = resolveCommand(typeof name === 'string' || isAscii(text) ? text : name, searchPathOf(env, raw));
   const shown = typeof name === 'string' ? name : printable(name);
   if ('errno' in resolved) return failure(shown, resolved.errno);
   // hainit's own environment is the C library's environ already: no copy needed
