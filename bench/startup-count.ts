@@ -15,9 +15,8 @@
  *   count there: this part repeats to within 0.1 M, so it shows what a change to hainit gains.
  *   Where the count went inside it: the same cut at more places (README, "Choices", start-up).
  * Under valgrind SIGRTMAX cannot be caught (valgrind keeps it for itself), so hainit logs the one
- * warning a real start does not ("does not let hainit catch SIGRTMAX"): about 1.1 M of each
- * hainit count (Node 24; node:os for the signal's name, and Node's own code for the first write
- * to stderr), not in any real run.
+ * warning a real start does not ("does not let hainit catch SIGRTMAX"): about 0.1 M of each
+ * hainit count (Node 24; 1.1 M while signal names came from node:os), not in any real run.
  *
  * - through the sh launcher (what npm's bin runs), on Nodes that have its flags: the Node process
  *   as the launcher execs it (`node FLAGS bin/hainit -- true`, with the cache for those flags)
@@ -121,7 +120,7 @@ function main(): void {
       (median(threads) / 1e6).toFixed(2), `${(mean(ours) / mean(bare)).toFixed(3)}x`]);
     process.stderr.write(`  .. ${f.label} done\n`);
   }
-  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 1.1 M for a warning only valgrind causes), and the instructions of its other threads (V8's concurrent Sparkplug; in the whole count):\n\n`);
+  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 0.1 M for a warning only valgrind causes), and the instructions of its other threads (V8's concurrent Sparkplug; in the whole count):\n\n`);
   process.stdout.write(table(['node', 'version', 'cache in lib/', 'node -e 0 M', 'hainit M', 'ratio', 'hainit min-max M', 'sh launcher M (ratio)', "hainit's own part M", 'other threads M', 'ratio of means'], rows) + '\n');
 }
 

@@ -2,27 +2,19 @@
 export const SIGRTMIN = 34;
 export const SIGRTMAX = 64;
 
-let tables: { byNumber: Map<number, string>; byName: Map<string, number> } | undefined;
-/** Built on first use: node:os costs start-up 0.25 ms, and `hainit -- app` may never name a signal. */
-function signalTables(): { byNumber: Map<number, string>; byName: Map<string, number> } {
-  if (tables) return tables;
-  const { constants } = require('node:os') as typeof import('node:os');
-  const byNumber = new Map<number, string>();
-  const byName = new Map<string, number>();
-  for (const [name, num] of Object.entries(constants.signals)) {
-    byName.set(name.slice(3), num);
-    if (!byNumber.has(num)) byNumber.set(num, name);
-  }
-  // Prefer the conventional spellings where Linux has aliases.
-  byNumber.set(6, 'SIGABRT');
-  byNumber.set(29, 'SIGIO');
-  return (tables = { byNumber, byName });
-}
+/**
+ * Linux's signals 1-31 by number: the generic numbering, which x86-64 and arm64 share (Alpha, MIPS,
+ * PA-RISC and SPARC have others; hainit is not built for them). Not read from node:os: loading it
+ * cost 0.9 M instructions (about 1% of `node -e 0` on Node 24) at the first signal a run names,
+ * every `docker stop` among them. test/unit/signals.test.ts holds it against os.constants.signals.
+ */
+const NAMES = [
+  '', 'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM',
+  'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'PWR', 'SYS',
+];
 
 /** `SIGTERM`, `SIGRTMIN+3`, or `SIG40` when nothing better exists. */
 export function signalName(num: number): string {
-  const known = signalTables().byNumber.get(num);
-  if (known) return known;
   if (num >= SIGRTMIN && num <= SIGRTMAX) {
     const fromMin = num - SIGRTMIN;
     const fromMax = SIGRTMAX - num;
@@ -30,7 +22,7 @@ export function signalName(num: number): string {
     if (fromMax === 0) return 'SIGRTMAX';
     return fromMin <= fromMax ? `SIGRTMIN+${fromMin}` : `SIGRTMAX-${fromMax}`;
   }
-  return `SIG${num}`;
+  return num >= 1 && num < NAMES.length ? `SIG${NAMES[num]}` : `SIG${num}`;
 }
 
 /** Parses `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+3`, `SIGRTMAX-1`; undefined when invalid. */
@@ -48,5 +40,9 @@ export function parseSignalName(text: string): number | undefined {
     const n = base + off;
     return n >= SIGRTMIN && n <= SIGRTMAX ? n : undefined;
   }
-  return signalTables().byName.get(name);
+  // glibc's other spellings of 6 and 29
+  if (name === 'IOT') return 6;
+  if (name === 'POLL') return 29;
+  const n = NAMES.indexOf(name);
+  return n > 0 ? n : undefined;
 }

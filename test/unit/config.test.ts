@@ -81,6 +81,23 @@ describe('values', () => {
     assert.equal(signalName(63), 'SIGRTMAX-1');
   });
 
+  it("names signals 1-31 as this system's C library does (the table is not read from node:os)", () => {
+    const { constants } = require('node:os') as typeof import('node:os');
+    const ours = new Map<number, string>();
+    for (let n = 1; n <= 31; n++) ours.set(n, signalName(n));
+    for (const [name, n] of Object.entries(constants.signals)) {
+      // every name the system has parses to its number, aliases (SIGIOT, SIGPOLL) included
+      assert.equal(parseSignalName(name), n, name);
+      assert.equal(parseSignalName(name.slice(3).toLowerCase()), n, name);
+    }
+    // and every number is named with one of the system's names for it
+    for (const [n, name] of ours) assert.equal((constants.signals as Record<string, number>)[name], n, `${n} is ${name}`);
+    for (const bad of ['', 'SIG', 'constructor', '__proto__', 'toString', 'SIGRT', 'RTMIN+31']) assert.equal(parseSignalName(bad), undefined, bad);
+    assert.equal(signalName(64), 'SIGRTMAX');
+    assert.equal(signalName(34), 'SIGRTMIN');
+    assert.equal(signalName(32), 'SIG32');
+  });
+
   it('splits simple command lines without a shell and refuses shell syntax', () => {
     assert.deepEqual(splitSimple(`curl -X POST 'http://x/drain?a=1' "a b" c\\ d`), ['curl', '-X', 'POST', 'http://x/drain?a=1', 'a b', 'c d']);
     for (const line of ['a | b', 'a; b', 'a && b', 'echo $HOME', 'a > f', 'X=1 a', 'ls *', 'echo "$X"']) {
