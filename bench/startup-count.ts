@@ -32,6 +32,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT, ensureNode22, mean, median, nodeFlavours, table } from './util';
 
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const fitLauncher: { FLAG: string; flagIsFree(node: string): boolean } = require('../../scripts/fit-launcher.cjs');
+
 function instructions(argv: string[]): number {
   const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   const m = /Collected : (\d+)/.exec(r.stderr);
@@ -92,8 +95,10 @@ function main(): void {
     // run logs a line, so the cache holds the logger: scripts/bundle.mjs, TRAINING_COMMAND)
     const training = [hainit, '--', 'sh', '-c', 'kill $$'];
     spawnSync(f.node, training, { stdio: 'ignore' });
+    // the launcher's flags as the install script fits them to this Node (scripts/fit-launcher.cjs)
     const viaLauncher = spawnSync(f.node, [...flags, '-e', '0'], { stdio: 'ignore' }).status === 0;
-    if (viaLauncher) spawnSync(f.node, [...flags, ...training], { stdio: 'ignore' });
+    const nodeFlags = viaLauncher && !fitLauncher.flagIsFree(f.node) ? flags.filter((x) => x !== fitLauncher.FLAG) : flags;
+    if (viaLauncher) spawnSync(f.node, [...nodeFlags, ...training], { stdio: 'ignore' });
     const cache = fs.existsSync(path.join(ROOT, 'lib', `hainit-${f.version}.cache`)) ? 'yes' : 'no';
     const bare: number[] = [];
     const ours: number[] = [];
@@ -103,7 +108,7 @@ function main(): void {
     for (let i = 0; i < runs; i++) {
       bare.push(instructions([f.node, '-e', '0']));
       ours.push(instructions([f.node, hainit, '--', 'true']));
-      if (viaLauncher) launched.push(instructions([f.node, ...flags, hainit, '--', 'true']) + sh);
+      if (viaLauncher) launched.push(instructions([f.node, ...nodeFlags, hainit, '--', 'true']) + sh);
       if (i < 3) {
         const part = ownPart(f.node, marked, ['--', 'true']);
         own.push(part.own);
@@ -115,12 +120,12 @@ function main(): void {
     const l = viaLauncher ? median(launched) : NaN;
     rows.push([f.label, f.version, cache, (b / 1e6).toFixed(1), (h / 1e6).toFixed(1), `${(h / b).toFixed(3)}x`,
       `${(Math.min(...ours) / 1e6).toFixed(1)}-${(Math.max(...ours) / 1e6).toFixed(1)}`,
-      viaLauncher ? `${(l / 1e6).toFixed(1)} (${(l / b).toFixed(3)}x)` : 'no launcher flags',
+      viaLauncher ? `${(l / 1e6).toFixed(1)} (${(l / b).toFixed(3)}x)${nodeFlags === flags ? '' : ` without ${fitLauncher.FLAG}`}` : 'no launcher flags',
       `${(median(own) / 1e6).toFixed(2)} (${(Math.min(...own) / 1e6).toFixed(2)}-${(Math.max(...own) / 1e6).toFixed(2)})`,
       (median(threads) / 1e6).toFixed(2), `${(mean(ours) / mean(bare)).toFixed(3)}x`]);
     process.stderr.write(`  .. ${f.label} done\n`);
   }
-  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 0.1 M for a warning only valgrind causes), and the instructions of its other threads (V8's concurrent Sparkplug; in the whole count):\n\n`);
+  process.stdout.write(`Start-up instructions (callgrind, median of ${runs}), \`node bin/hainit -- true\` / \`node -e 0\` of the same Node; through the sh launcher: its Node (${flags.join(' ')}, as the install fits them to each Node) plus its sh part, ${(sh / 1e6).toFixed(2)} M; hainit's own part (from bin/hainit's first statement to the exit, main thread, 3 runs; includes about 0.1 M for a warning only valgrind causes), and the instructions of its other threads (V8's concurrent Sparkplug; in the whole count):\n\n`);
   process.stdout.write(table(['node', 'version', 'cache in lib/', 'node -e 0 M', 'hainit M', 'ratio', 'hainit min-max M', 'sh launcher M (ratio)', "hainit's own part M", 'other threads M', 'ratio of means'], rows) + '\n');
 }
 

