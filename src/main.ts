@@ -16,7 +16,7 @@ import { signalName } from './signals/names';
 import { SignalRouter } from './signals/router';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { Supervisor } from './supervisor/supervisor';
-import { Health, startHealth } from './health';
+import { Health, healthWanted, startHealth } from './health';
 // Imported, not required on first use: a require() of a module makes esbuild wrap it and every
 // module it imports in a lazy initialiser, which cost start-up more (0.8 M instructions, README
 // "Choices", start-up) than these two modules' top levels.
@@ -85,10 +85,12 @@ async function main(argv: readonly string[]): Promise<void> {
   const command = rawCommand(addon, config.command);
   const supervisor = new Supervisor({ config, log, addon, router, reaper, clock: realClock, env: appEnv, rawCommand: command });
   // Bound before the child starts: a busy port is hainit's error (125), not a surprise later.
-  const health: Health = await orExit125(log, addon, () =>
-    startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
-  );
-  health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
+  if (healthWanted(config, log)) {
+    const health: Health = await orExit125(log, addon, () =>
+      startHealth({ config, log, lifecycle: supervisor, reaper, commands: { addon, reaper, log, env: appEnv }, catchUp: () => router.catchUp() }),
+    );
+    health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
+  }
 
   const code = await supervisor.run();
   router.drain(200);
