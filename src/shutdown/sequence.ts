@@ -123,11 +123,10 @@ export class ShutdownSequence {
     }
     if (!act.childGone()) {
       this.killedChild = true;
-      step(log, 'the shutdown (SIGKILL)', () => {
-        const pids = act.leftovers();
-        log.warn(`shutdown: the child did not exit within the grace period: SIGKILL to ${pids.length} process(es) after ${this.elapsed()} ms`);
-        act.signalAll(pids, SIGKILL);
-      });
+      // Without the list (a bug), the child at least: as a subreaper, hainit's exit would not end it.
+      const pids = step(log, 'the shutdown (the processes to SIGKILL)', () => act.leftovers());
+      log.warn(`shutdown: the child did not exit within the grace period: SIGKILL to ${pids ? `${pids.length} process(es)` : 'the child'} after ${this.elapsed()} ms`);
+      step(log, 'the shutdown (SIGKILL)', () => (pids ? act.signalAll(pids, SIGKILL) : act.sendStopSignal(SIGKILL)));
       await clock.sleep(this.exitBy - clock.now(), anyOf(act.childExited));
     }
   }
