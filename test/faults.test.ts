@@ -66,6 +66,15 @@ describe('a fault on the way out: hainit still exits, with the child\'s code', f
     assert.match(r.stderr, /internal error in pre-stop\[1\] \(hainit carries on\): Error: injected fault: spawn/);
   });
 
+  it('the supervision fails before the child is started: 125 and the step named, not a PID 1 with nothing to do', async () => {
+    const h = startHainit(['--', 'sh', '-c', 'echo started; exit 7'], { env: withFault('fds'), timeoutMs: 15_000 });
+    const r = await resultOrTerm(h, 5000);
+    assert.equal(r.timedOut, false, `hainit never exited, not even on SIGTERM:\n${r.stderr}`);
+    assert.equal(r.code, 125, r.stderr);
+    assert.doesNotMatch(r.stdout, /started/);
+    assert.match(r.stderr, /internal error in the supervision \(hainit carries on\): Error: injected fault: inheritedFds/);
+  });
+
   it('the last reaping after the child\'s exit throws: exit 7', async () => {
     const h = startHainit(['--', 'sh', '-c', 'sleep 0.3; exit 7'], { env: withFault('reap-after'), timeoutMs: 15_000 });
     const r = await resultOrTerm(h, 5000);
