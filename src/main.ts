@@ -7,6 +7,7 @@ import { helpText } from './config/options';
 import { parseInvocation } from './config/parse';
 import { UsageError } from './config/values';
 import { Logger, writeAll } from './log/logger';
+import { internalError, step } from './log/internal-error';
 import { exitFlushTime, guardProcessStderr, outputFor } from './log/output';
 import { NativeAddon, addonSource, native } from './native';
 import { environmentForTheApp, rawCommand } from './native/app-env';
@@ -92,14 +93,20 @@ async function main(argv: readonly string[]): Promise<void> {
     health.on('startupTimeout', (message) => supervisor.stopWithError(message, EXIT_USAGE));
   }
 
+  // Never rejects: once the child's code is known, nothing below keeps hainit from exiting with it.
   const code = await supervisor.run();
-  router.drain(200);
-  // Forwarding never depends on the records; only the counts in logs and /metrics do.
-  const lost = router.dropped();
-  if (lost > 0) log.warn(`${lost} signal record(s) dropped (the pipe to hainit's loop was full): signal counts in the logs and /metrics are low`);
-  reaper.reapNow();
+  // The way out. Each step is bookkeeping: one that fails is logged (`step`) and the next runs.
+  step(log, 'the last signal records', () => {
+    router.drain(200);
+    // Forwarding never depends on the records; only the counts in logs and /metrics do.
+    const lost = router.dropped();
+    if (lost > 0) log.warn(`${lost} signal record(s) dropped (the pipe to hainit's loop was full): signal counts in the logs and /metrics are low`);
+  });
+  step(log, 'the last reaping', () => reaper.reapNow());
   // One line at exit makes an orphan leak visible at a glance (`chrome ×30, sh ×7`).
-  if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
+  step(log, 'the orphan summary', () => {
+    if (reaper.orphansReaped > 0) log.info(`reaped ${reaper.orphansReaped} orphan(s): ${reaper.summary() || 'names unknown'}`);
+  });
   return exit(code, addon);
 }
 
@@ -155,7 +162,11 @@ async function orExit125<T>(log: Logger, addon: NativeAddon, f: () => T | Promis
  * loop), then _exit(2): no Node teardown.
  */
 async function exit(code: number, addon?: NativeAddon): Promise<never> {
-  await outputFor(2).flush(exitFlushTime());
+  try {
+    await outputFor(2).flush(exitFlushTime());
+  } catch {
+    // lines unwritten are lost either way; the exit code is not
+  }
   // The code-cache training run (scripts/train-code-cache.cjs) must see the exit to write its cache.
   const trainingExit = (globalThis as { __hainitTrainingExit?: (code: number) => never }).__hainitTrainingExit;
   if (trainingExit) trainingExit(code);
@@ -174,13 +185,32 @@ function configureReaping(addon: NativeAddon, config: Config, log: Logger): void
   }
 }
 
-/** hainit never dies before its child: a bug in hainit is logged and supervision goes on. */
+/**
+ * hainit never dies before its child: a bug in hainit is logged and supervision goes on. Not after
+ * it either: the way out (Supervisor.run, the steps after it, exit()) catches its own failures, so
+ * once the child's code is known hainit exits with it (README "Reliability").
+ */
 function keepSupervisingOnBugs(log: Logger): void {
   process.on('uncaughtException', (e) => log.error(`internal error (supervision continues): ${e.stack ?? e}`));
   process.on('unhandledRejection', (e) => log.error(`internal error (supervision continues): ${(e as Error)?.stack ?? e}`));
 }
 
-void main(process.argv.slice(2));
+void main(process.argv.slice(2)).catch(beforeTheChild);
+
+/**
+ * main() failed: a bug before supervisor.run(), where the child is started (the way out after it
+ * catches its own failures). A PID 1 with nothing to supervise must not stay: one line and 125.
+ */
+function beforeTheChild(e: unknown): Promise<never> {
+  internalError(new Logger('error', 'text'), 'hainit\'s start', e);
+  let addon: NativeAddon | undefined;
+  try {
+    addon = native();
+  } catch {
+    // not loaded: Node's own exit
+  }
+  return exit(EXIT_USAGE, addon);
+}
 
 /** What children get of the signal state hainit was started with (README "Signals"). */
 function logStartSignalState(log: Logger, addon: NativeAddon): void {

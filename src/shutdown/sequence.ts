@@ -1,5 +1,6 @@
 import { CancelController, CancelSignal } from '../runtime/cancel';
 import { Logger } from '../log/logger';
+import { step, stepAsync } from '../log/internal-error';
 import { signalName } from '../signals/names';
 import { Clock } from '../runtime/clock';
 
@@ -93,34 +94,39 @@ export class ShutdownSequence {
     }
   }
 
-  /** Runs until the main child is gone (stopped, or killed at killAt). */
+  /**
+   * Runs until the main child is gone (stopped, or killed at killAt). Each step that calls out
+   * (the phase's listeners, a drain command, the stop signal, the SIGKILL) is a `step`: a bug in
+   * one is logged and the sequence goes on, so the child still gets its stop signal and SIGKILL.
+   */
   async run(stopSignal: number): Promise<void> {
-    const { t, act, clock } = this;
+    const { t, act, clock, log } = this;
     const cutShort = anyOf(this.skip.signal, act.childExited);
-    act.enterPhase('draining');
+    step(log, 'the shutdown (draining)', () => act.enterPhase('draining'));
     if (t.shutdownDelayMs > 0 && !act.childGone() && !this.skip.signal.aborted) {
       await clock.sleep(Math.min(t.shutdownDelayMs, this.killAt - clock.now()), cutShort);
-      this.log.info(`shutdown: delay over after ${this.elapsed()} ms${act.childGone() ? ' (the child exited)' : ''}`);
+      log.info(`shutdown: delay over after ${this.elapsed()} ms${act.childGone() ? ' (the child exited)' : ''}`);
     }
     for (let i = 0; i < t.preStop.length; i++) {
       if (act.childGone() || this.skip.signal.aborted) break;
       const left = this.killAt - clock.now();
       if (left <= 0) break;
-      await act.runPreStop(i + 1, t.preStop[i].text, Math.min(t.preStopTimeoutMs, left), this.skip.signal);
+      await stepAsync(log, `pre-stop[${i + 1}]`, () => act.runPreStop(i + 1, t.preStop[i].text, Math.min(t.preStopTimeoutMs, left), this.skip.signal));
     }
-    act.enterPhase('stopping');
+    step(log, 'the shutdown (stopping)', () => act.enterPhase('stopping'));
     if (!act.childGone()) {
-      this.log.info(`shutdown: sending ${signalName(stopSignal)} to the child after ${this.elapsed()} ms`);
-      act.sendStopSignal(stopSignal);
+      log.info(`shutdown: sending ${signalName(stopSignal)} to the child after ${this.elapsed()} ms`);
+      step(log, `the shutdown (${signalName(stopSignal)} to the child)`, () => act.sendStopSignal(stopSignal));
       this.stopSent = true;
-      for (const s of this.afterStop.splice(0)) act.forward(s);
+      for (const s of this.afterStop.splice(0)) step(log, `the shutdown (${signalName(s)} forwarded)`, () => act.forward(s));
       await clock.sleep(this.killAt - clock.now(), anyOf(act.childExited));
     }
     if (!act.childGone()) {
-      const pids = act.leftovers();
-      this.log.warn(`shutdown: the child did not exit within the grace period: SIGKILL to ${pids.length} process(es) after ${this.elapsed()} ms`);
       this.killedChild = true;
-      act.signalAll(pids, SIGKILL);
+      // Without the list (a bug), the child at least: as a subreaper, hainit's exit would not end it.
+      const pids = step(log, 'the shutdown (the processes to SIGKILL)', () => act.leftovers());
+      log.warn(`shutdown: the child did not exit within the grace period: SIGKILL to ${pids ? `${pids.length} process(es)` : 'the child'} after ${this.elapsed()} ms`);
+      step(log, 'the shutdown (SIGKILL)', () => (pids ? act.signalAll(pids, SIGKILL) : act.sendStopSignal(SIGKILL)));
       await clock.sleep(this.exitBy - clock.now(), anyOf(act.childExited));
     }
   }

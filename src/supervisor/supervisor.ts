@@ -1,6 +1,7 @@
 import { CancelController } from '../runtime/cancel';
 import { Config } from '../config/config';
 import { Logger } from '../log/logger';
+import { step, stepAsync } from '../log/internal-error';
 import { setExitFlushMs } from '../log/output';
 import { NativeAddon, ReapedStatus } from '../native';
 import { Reaper } from '../reaper/reaper';
@@ -145,13 +146,31 @@ export class Supervisor {
 
   // ---- the life ----
 
-  /** The whole life; resolves to the exit code, at the latest when the grace period is over. */
+  /**
+   * The whole life; resolves to the exit code, at the latest when the grace period is over. It
+   * never rejects: a bug in hainit may cost the restarts, never the exit with the child's code.
+   */
   run(): Promise<number> {
-    return Promise.race([this.live(), this.graceOver]).then((code) => {
-      this.ended.abort();
-      this.move('exit');
+    const { log } = this.d;
+    const life = stepAsync(log, 'the supervision', () => this.live()).then((code) => code ?? this.withoutLive());
+    return Promise.race([life, this.graceOver]).then((code) => {
+      step(log, 'the exit phase', () => {
+        this.ended.abort();
+        this.move('exit');
+      });
       return code;
     });
+  }
+
+  /**
+   * live() failed (a bug in hainit, logged): the child is not restarted, but what is driven by
+   * events goes on (forwarding, reaping, a shutdown signal's sequence and grace period), and hainit
+   * exits with the child's code once it has one. 125 when no child ever ran: nothing else is known.
+   */
+  private async withoutLive(): Promise<number> {
+    if (this.child.pid === undefined) return EXIT_USAGE;
+    await this.child.exited;
+    return this.decide({ kind: 'child-exited', status: this.child.status as ExitStatus });
   }
 
   private async live(): Promise<number> {
@@ -181,7 +200,7 @@ export class Supervisor {
       const shutdown = this.stop?.forShutdown ? this.stop.sequence : undefined;
       // Before a restart too: a leftover still holding the port would make the new child fail.
       const killBy = Math.min(shutdown ? shutdown.leftoverDeadline() : Infinity, clock.now() + config.orphanGraceMs);
-      await cleanupLeftovers(this.actions, clock, log, config.orphanGraceMs, killBy, shutdown ? shutdown.exitBy : Infinity);
+      await stepAsync(log, 'the leftover cleanup', () => cleanupLeftovers(this.actions, clock, log, config.orphanGraceMs, killBy, shutdown ? shutdown.exitBy : Infinity));
       if (shutdown) log.info(`shutdown: done in ${Math.round(clock.now() - shutdown.startedAt)} ms, exit code ${code}`);
       // The override is read again: --startup-timeout may have fired meanwhile.
       if (!restart.restart || this.shutdownBy !== undefined) return this.decide({ kind: 'child-exited', status });
@@ -393,9 +412,9 @@ export class Supervisor {
     }
     void clock.sleep(config.gracePeriodMs, this.ended.signal).then(() => {
       if (this.ended.signal.aborted) return;
-      log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
       setExitFlushMs(0); // the grace period is a promise: no waiting for a slow log reader now
       this.resolveGraceOver(this.decide({ kind: 'grace-over', status: this.child.status }));
+      log.error(`grace period of ${config.gracePeriodMs} ms is over: exiting now`);
     });
   }
 

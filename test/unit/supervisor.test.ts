@@ -21,13 +21,24 @@ function configOf(...argv: string[]): Config {
   return inv.config;
 }
 
+/** Keeps the error lines, so a test can see which step was named. */
+class ErrorLines extends Logger {
+  readonly lines: string[] = [];
+  constructor() {
+    super('error', 'text');
+  }
+  override write(level: string, msg: string): void {
+    if (level === 'error') this.lines.push(msg);
+  }
+}
+
 /**
  * The system as the Supervisor sees it, on virtual time: spawn hands out pids, kill records the
  * signal and lets the child die of the ones it honours, reap reports what died. No process runs.
  */
 class World {
   readonly clock = new FakeClock();
-  readonly log = new Logger('error', 'text');
+  readonly log = new ErrorLines();
   readonly kills: string[] = [];
   readonly modes = new Map<number, number>();
   readonly phases: Phase[] = [];
@@ -37,6 +48,10 @@ class World {
   /** pid -> the signals it dies of; exitCode for the next child started */
   honours = new Set<number>([SIGTERM, SIGINT, SIGKILL]);
   spawned: number[] = [];
+  /** a bug on the way out: thrown by the leftover list, or by the spawn of any process after the child */
+  leftoversFault: Error | undefined;
+  hookSpawnFault: Error | undefined;
+  inheritedFdsFault: Error | undefined;
   readonly addon: NativeAddon;
   readonly router: SignalRouter;
   readonly reaper: Reaper;
@@ -48,6 +63,7 @@ class World {
     };
     const addon: Partial<NativeAddon> = {
       spawn: () => {
+        if (this.hookSpawnFault && this.spawned.length > 0) throw this.hookSpawnFault;
         const pid = this.nextPid++;
         this.spawned.push(pid);
         return pid;
@@ -68,7 +84,10 @@ class World {
         });
         return now.length;
       },
-      inheritedFds: () => [],
+      inheritedFds: () => {
+        if (this.inheritedFdsFault) throw this.inheritedFdsFault;
+        return [];
+      },
       terminalForeground: () => -25,
       childStopped: () => 0,
       signalsTarget: () => undefined,
@@ -86,7 +105,10 @@ class World {
       config, log: this.log, addon: this.addon, router: this.router, reaper: this.reaper, clock: this.clock, env: { PATH: '/bin' }, pid: 1,
       memorySampler: () => ({ usedBytes: this.memoryUsed, limitBytes: 100e6, source: 'tree' }) as MemoryReading,
       // the children still alive: the main child, as the kernel's children lists would show it
-      leftovers: (hooks) => this.spawned.filter((p) => !hooks.has(p) && !this.reaped.has(p)),
+      leftovers: (hooks) => {
+        if (this.leftoversFault) throw this.leftoversFault;
+        return this.spawned.filter((p) => !hooks.has(p) && !this.reaped.has(p));
+      },
     });
     s.on('phase', (p) => this.phases.push(p));
     return s;
@@ -257,5 +279,125 @@ describe('Supervisor: the lifecycle on virtual time', () => {
     assert.deepEqual(w.killsOf(SIGUSR1), [`0 ${w.child} ${SIGUSR1}`]);
     w.signal(SIGTERM);
     assert.equal(await run, 128 + SIGTERM);
+  });
+});
+
+/**
+ * A bug in hainit on its way out (a dependency that throws): before, run() rejected or the shutdown
+ * sequence stopped, and hainit, which only logs internal errors, never exited (README "Reliability").
+ */
+describe('Supervisor: a bug on the way out still ends in the exit with the child\'s code', () => {
+  const fault = () => new Error('injected fault');
+  const internalErrors = (w: World) => w.log.lines.filter((l) => l.startsWith('internal error in '));
+
+  it('the leftover cleanup throws after the child exited: its code, and one line naming the step', async () => {
+    const w = new World();
+    const run = w.supervisor(configOf()).run();
+    await until(w, 100);
+    w.leftoversFault = fault();
+    w.die(w.child, { code: 3 });
+    await until(w, 100);
+    assert.equal(await run, 3);
+    assert.deepEqual(internalErrors(w).map((l) => l.split(':')[0]), ['internal error in the leftover cleanup (hainit carries on)']);
+    assert.match(internalErrors(w)[0], /Error: injected fault/);
+    assert.deepEqual(w.phases, ['running', 'exited']);
+  });
+
+  it('the leftover cleanup throws before a restart: the child is still restarted', async () => {
+    const w = new World();
+    const run = w.supervisor(configOf('--restart', 'on-failure', '--max-restarts', '1', '--restart-delay', '1s')).run();
+    await until(w, 100);
+    w.leftoversFault = fault();
+    w.die(w.child, { code: 4 });
+    await until(w, 1100);
+    assert.equal(w.spawned.length, 2, 'restarted');
+    w.die(w.child, { code: 5 });
+    await until(w, 100);
+    assert.equal(await run, 5);
+    assert.equal(internalErrors(w).length, 2, 'one line per failed cleanup');
+  });
+
+  it('SIGTERM, a drain command that throws: the child still gets its stop signal, hainit its code', async () => {
+    const w = new World();
+    const run = w.supervisor(configOf('--pre-stop', '/bin/drain', '--pre-stop', '/bin/drain-more', '--grace-period', '30s')).run();
+    await until(w, 100);
+    w.hookSpawnFault = fault();
+    w.signal(SIGTERM);
+    await until(w, 100);
+    assert.deepEqual(w.killsOf(SIGTERM), [`100 ${w.child} ${SIGTERM}`], 'the stop signal at once, not at the grace period');
+    assert.equal(await run, 128 + SIGTERM);
+    assert.deepEqual(internalErrors(w).map((l) => l.split(' (')[0]), ['internal error in pre-stop[1]', 'internal error in pre-stop[2]']);
+    assert.deepEqual(w.phases, ['running', 'draining', 'stopping', 'exited']);
+  });
+
+  it('SIGTERM, the child ignores it and the process list throws at SIGKILL time: the child still gets SIGKILL, exit 137', async () => {
+    const w = new World();
+    w.honours = new Set([SIGKILL]);
+    const run = w.supervisor(configOf('--grace-period', '10s')).run();
+    await until(w, 100);
+    w.signal(SIGTERM);
+    await until(w, 100);
+    w.leftoversFault = fault();
+    await until(w, 9000);
+    assert.deepEqual(w.killsOf(SIGKILL), [`9100 ${w.child} ${SIGKILL}`], 'SIGKILL one second before the grace period ends');
+    assert.equal(await run, 137);
+    assert.deepEqual(internalErrors(w).map((l) => l.split(' (hainit')[0]), ['internal error in the shutdown (the processes to SIGKILL)', 'internal error in the leftover cleanup']);
+  });
+
+  it('a listener of the phase throws (draining, then exited): the shutdown goes on and run() resolves', async () => {
+    const w = new World();
+    const s = w.supervisor(configOf('--shutdown-delay', '2s'));
+    s.on('phase', (p) => {
+      if (p === 'draining' || p === 'exited') throw fault();
+    });
+    const run = s.run();
+    await until(w, 100);
+    w.signal(SIGTERM);
+    await until(w, 2100);
+    assert.deepEqual(w.killsOf(SIGTERM), [`2100 ${w.child} ${SIGTERM}`], 'the stop signal after the delay');
+    assert.equal(await run, 128 + SIGTERM);
+    assert.deepEqual(internalErrors(w).map((l) => l.split(' (hainit')[0]), ['internal error in the shutdown (draining)', 'internal error in the exit phase']);
+  });
+
+  it('the supervision itself fails while the child runs: no restart, but TERM still stops it and hainit exits with its code', async () => {
+    const w = new World();
+    const s = w.supervisor(configOf('--restart', 'always', '--shutdown-delay', '1s'));
+    s.on('phase', (p) => {
+      if (p === 'running') throw fault();
+    });
+    const run = s.run();
+    let settled = false;
+    void run.finally(() => (settled = true));
+    await until(w, 5000);
+    assert.equal(settled, false, 'the child runs: hainit does not leave it');
+    assert.deepEqual(internalErrors(w).map((l) => l.split(' (hainit')[0]), ['internal error in the supervision']);
+    w.signal(SIGTERM);
+    await until(w, 1100);
+    assert.deepEqual(w.killsOf(SIGTERM), [`6000 ${w.child} ${SIGTERM}`]);
+    assert.equal(await run, 128 + SIGTERM);
+    assert.equal(w.spawned.length, 1);
+  });
+
+  it('the supervision fails while the child runs, and the child exits on its own: its code (after --remap-exit)', async () => {
+    const w = new World();
+    const s = w.supervisor(configOf('-e', '7:0'));
+    s.on('phase', (p) => {
+      if (p === 'running') throw fault();
+    });
+    const run = s.run();
+    await until(w, 100);
+    w.die(w.child, { code: 7 });
+    await until(w, 100);
+    assert.equal(await run, 0);
+  });
+
+  it('the supervision fails before any child ran: 125 at once', async () => {
+    const w = new World();
+    w.inheritedFdsFault = fault();
+    const run = w.supervisor(configOf()).run();
+    await until(w, 10);
+    assert.equal(await run, 125);
+    assert.equal(w.spawned.length, 0);
+    assert.deepEqual(internalErrors(w).map((l) => l.split(' (hainit')[0]), ['internal error in the supervision']);
   });
 });
