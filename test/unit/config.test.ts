@@ -44,6 +44,15 @@ describe('command line', () => {
     assert.equal(config(['x']).subreaper, undefined);
   });
 
+  it('with no option and no HAINIT_* variable, configures what the options would (defaults(), one literal)', () => {
+    const plain = config(['--', 'app']);
+    assert.ok(Object.isFrozen(plain));
+    // parsed option by option: a flag, or a variable, that says only what the default says
+    assert.deepEqual(config(['--log-format', 'text', '--', 'app']), plain);
+    assert.deepEqual(config(['--', 'app'], { HAINIT_LOG_FORMAT: 'text' }), plain);
+    assert.deepEqual(config(['app', 'x']).command, ['app', 'x']);
+  });
+
   it('maps tini-style -e CODE to CODE:0', () => {
     assert.deepEqual([...config(['-e', '143', '-e', '3:4', 'x']).remapExit], [[143, 0], [3, 4]]);
   });
