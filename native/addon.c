@@ -752,7 +752,7 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-/* rawArgv() / rawEnviron() -> [Buffer] of NUL-separated entries exactly as the kernel holds them
+/* rawArgv() -> [Buffer] of NUL-separated entries exactly as the kernel holds them
  * (what hainit was exec'd with), or null without /proc. Node decodes process.argv and env as
  * UTF-8 and turns invalid bytes into U+FFFD; these keep them. */
 static napi_value proc_list(napi_env env, const char *path) {
@@ -777,7 +777,22 @@ static napi_value proc_list(napi_env env, const char *path) {
   return out;
 }
 static napi_value js_raw_argv(napi_env env, napi_callback_info info) { return proc_list(env, "/proc/self/cmdline"); }
-static napi_value js_raw_environ(napi_env env, napi_callback_info info) { return proc_list(env, "/proc/self/environ"); }
+/* rawEnviron() -> /proc/self/environ as one latin1 string (a character a byte, NUL after each
+ * entry), or null without /proc: one string where a Buffer an entry cost start-up 0.2 M
+ * instructions (src/native/app-env.ts splits it and keeps the bytes). */
+static napi_value js_raw_environ(napi_env env, napi_callback_info info) {
+  size_t n = 0;
+  char *buf = slurp("/proc/self/environ", &n);
+  napi_value out;
+  if (!buf) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  napi_status st = napi_create_string_latin1(env, buf, n, &out);
+  free(buf);
+  if (st != napi_ok) CHECK(napi_get_null(env, &out));
+  return out;
+}
 
 /* [signals] of a set, bit N-1 for signal N */
 static napi_value sig_list(napi_env env, uint64_t set) {

@@ -26,38 +26,39 @@ export function forTheApp(name: string): boolean {
 
 const RAW = Symbol('hainit.rawEnvironment');
 
-/** The environment as bytes, when it came from /proc: what a child started with this env gets. */
-export function rawEntries(env: NodeJS.ProcessEnv): readonly Buffer[] | undefined {
-  return (env as { [RAW]?: readonly Buffer[] })[RAW];
+/**
+ * The environment as the child gets it, when it came from /proc: entries as ASCII strings (their
+ * own UTF-8) when every byte is ASCII, else as Buffers of their bytes.
+ */
+export function rawEntries(env: NodeJS.ProcessEnv): readonly (string | Buffer)[] | undefined {
+  return (env as { [RAW]?: readonly (string | Buffer)[] })[RAW];
 }
-
-const EQ = 0x3d;
 
 /**
  * The environment of the application (and of every command hainit runs) from the entries hainit
- * was started with: HAINIT_APP_NAME=v becomes NAME=v (dropping any NAME), the rest stays as it is,
- * in its order. Throws UsageError for a HAINIT_APP_* that names no Node setting.
+ * was started with, each as latin1 text (a character a byte): HAINIT_APP_NAME=v becomes NAME=v
+ * (dropping any NAME), the rest stays as it is, in its order. Throws UsageError for a
+ * HAINIT_APP_* that names no Node setting.
  *
- * Start-up runs this over every entry, so each is decoded once, as latin1 (a byte is a character),
- * and cut as a string. Where every byte is ASCII, latin1 and UTF-8 agree; otherwise the values are
- * decoded again as UTF-8, entry by entry. The steps are small functions: one function holding all
- * the loops ran long enough at every start for V8 to compile all of it again with Sparkplug.
+ * Where every byte is ASCII, latin1 and UTF-8 agree: the texts are the environment. Otherwise
+ * the values are decoded as UTF-8 and the child gets the bytes. The steps are small functions:
+ * one function holding all the loops ran long enough at every start for V8 to compile all of it
+ * again with Sparkplug.
  */
-export function applicationEnvironment(entries: readonly Buffer[]): { env: NodeJS.ProcessEnv; raw: Buffer[] } {
-  const texts = entries.map(latin1);
+export function applicationEnvironment(texts: readonly string[]): { env: NodeJS.ProcessEnv; raw: readonly (string | Buffer)[] } {
   const ascii = texts.every(isAscii);
-  const carried = carriedSettings(entries, texts);
-  const raw = carried === undefined ? entries.slice() : withCarried(entries, texts, carried);
-  const env: NodeJS.ProcessEnv = ascii && carried === undefined ? fromTexts(texts) : fromBytes(raw);
+  const carried = carriedSettings(texts);
+  const kept = carried === undefined ? texts.slice() : withCarried(texts, carried);
+  const raw = ascii ? kept : kept.map((t) => Buffer.from(t, 'latin1'));
+  const env: NodeJS.ProcessEnv = ascii ? fromTexts(kept) : fromBytes(raw as Buffer[]);
   Object.defineProperty(env, RAW, { value: raw, enumerable: false });
   return { env, raw };
 }
 
 /** NAME -> NAME=value of every HAINIT_APP_NAME=value (the last one given wins); undefined when none. */
-function carriedSettings(entries: readonly Buffer[], texts: readonly string[]): Map<string, Buffer> | undefined {
-  let carried: Map<string, Buffer> | undefined;
-  for (let i = 0; i < texts.length; i++) {
-    const text = texts[i];
+function carriedSettings(texts: readonly string[]): Map<string, string> | undefined {
+  let carried: Map<string, string> | undefined;
+  for (const text of texts) {
     if (!text.startsWith(CARRY_PREFIX)) continue;
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
@@ -66,29 +67,28 @@ function carriedSettings(entries: readonly Buffer[], texts: readonly string[]): 
       throw new UsageError(`${printable(Buffer.from(name, 'latin1'))}: only NODE_*, UV_* and OPENSSL_CONF/MODULES/ENGINES can be passed to the application this way`);
     }
     carried ??= new Map();
-    carried.set(target, Buffer.concat([Buffer.from(`${target}=`, 'latin1'), eq < 0 ? Buffer.alloc(0) : entries[i].subarray(eq + 1)]));
+    carried.set(target, `${target}=${eq < 0 ? '' : text.slice(eq + 1)}`);
   }
   return carried;
 }
 
 /** The entries with each carried setting where its first carrier stood, and any NAME it replaces dropped. */
-function withCarried(entries: readonly Buffer[], texts: readonly string[], carried: Map<string, Buffer>): Buffer[] {
-  const raw: Buffer[] = [];
+function withCarried(texts: readonly string[], carried: Map<string, string>): string[] {
+  const kept: string[] = [];
   const placed = new Set<string>();
-  for (let i = 0; i < texts.length; i++) {
-    const text = texts[i];
+  for (const text of texts) {
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
     if (name.startsWith(CARRY_PREFIX)) {
       const target = name.slice(CARRY_PREFIX.length);
       // where the first carrier stood, with the last value given
-      if (!placed.has(target)) raw.push(carried.get(target)!);
+      if (!placed.has(target)) kept.push(carried.get(target)!);
       placed.add(target);
     } else if (!carried.has(name)) {
-      raw.push(entries[i]);
+      kept.push(text);
     }
   }
-  return raw;
+  return kept;
 }
 
 /** NAME=value texts (ASCII) as an environment object; entries without a name are left out. */
@@ -101,6 +101,8 @@ function fromTexts(texts: readonly string[]): NodeJS.ProcessEnv {
   }
   return env;
 }
+
+const EQ = 0x3d;
 
 /** NAME=value entries decoded as UTF-8, as Node decodes its own environment. */
 function fromBytes(raw: readonly Buffer[]): NodeJS.ProcessEnv {
@@ -119,14 +121,11 @@ export function isAscii(text: string): boolean {
   return !NOT_ASCII.test(text);
 }
 
-/**
- * b as latin1. Buffer's own latin1Slice (every Node since 6 has it, on every Buffer) is one call
- * into C++; toString('latin1') and Buffer.concat first run JavaScript of Node's that nothing
- * before hainit ran, so start-up would compile it: 0.6 M instructions for 35 variables (callgrind).
- */
-function latin1(b: Buffer): string {
-  const slice = (b as Buffer & { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
-  return typeof slice === 'function' ? slice.call(b, 0, b.length) : b.toString('latin1');
+/** The entries of an environ block (NUL after each), as they are. */
+function entriesOf(block: string): string[] {
+  const texts = block.split('\0');
+  texts.pop();
+  return texts;
 }
 
 /**
@@ -134,9 +133,9 @@ function latin1(b: Buffer): string {
  * from process.env (decoded; in dist/hainit without /proc the entry stub's NODE_* are then lost).
  */
 export function environmentForTheApp(addon: NativeAddon, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const fromProc = addon.rawEnviron();
-  const entries = fromProc ?? Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [Buffer.from(`${k}=${v}`)]));
-  return applicationEnvironment(entries).env;
+  const block = addon.rawEnviron();
+  const texts = block !== null ? entriesOf(block) : Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [Buffer.from(`${k}=${v}`).toString('latin1')]));
+  return applicationEnvironment(texts).env;
 }
 
 /**

@@ -94,9 +94,10 @@ export interface NativeAddon {
   /** The signal mask and ignored set dist/hainit was started with, which its children get too;
    * null without the binary's entry stub (native/entry/stub.c), when children get none. */
   startSignalState(): { blocked: number[]; ignored: number[] } | null;
-  /** /proc/self/cmdline and /proc/self/environ as they are, one Buffer an entry; null without /proc */
+  /** /proc/self/cmdline as it is, one Buffer an entry; null without /proc */
   rawArgv(): Buffer[] | null;
-  rawEnviron(): Buffer[] | null;
+  /** /proc/self/environ as it is, as latin1 (a character a byte), a NUL after each entry; null without /proc */
+  rawEnviron(): string | null;
 }
 
 export const SignalMode = { drop: 0, forward: 1, notify: 2 } as const;

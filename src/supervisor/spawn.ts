@@ -61,13 +61,14 @@ function splitBytes(b: Buffer, sep: number): Buffer[] {
   return out;
 }
 
-/** PATH as bytes from the environment's raw entries, else as a string. */
-function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly Buffer[] | undefined): string | Buffer | undefined {
+/** PATH from the environment's raw entries (as bytes where they are not ASCII), else as a string. */
+function searchPathOf(env: NodeJS.ProcessEnv, raw: readonly (string | Buffer)[] | undefined): string | Buffer | undefined {
   // byte by byte: a subarray and a string per variable ran Node's Buffer code often enough, at
   // every start, for V8 to compile it again with Sparkplug
-  const entry = raw?.find((e) => e.length >= 5 && e[0] === 0x50 && e[1] === 0x41 && e[2] === 0x54 && e[3] === 0x48 && e[4] === 0x3d); // PATH=
-  if (!entry) return env.PATH;
-  // the usual PATH is ASCII: searched as a string, not a Buffer per directory
+  const entry = raw?.find((e) => (typeof e === 'string' ? e.startsWith('PATH=') : e.length >= 5 && e[0] === 0x50 && e[1] === 0x41 && e[2] === 0x54 && e[3] === 0x48 && e[4] === 0x3d));
+  if (entry === undefined) return env.PATH;
+  // an ASCII environment is kept as strings; an ASCII PATH is searched as one, not a Buffer per directory
+  if (typeof entry === 'string') return entry.slice(5);
   const text = entry.toString('latin1', 5);
   return isAscii(text) ? text : entry.subarray(5);
 }

@@ -33,12 +33,20 @@ describe('native addon extraction: mount options', () => {
 });
 
 describe('the application environment (src/native/app-env.ts)', () => {
-  const entries = (...e: string[]) => e.map((s) => Buffer.from(s, 'latin1'));
+  // the entries as the addon's rawEnviron() gives them: latin1 texts, a character a byte
+  const entries = (...e: string[]) => e;
   it('gives HAINIT_APP_NAME to the application as NAME, in its place, over any NAME, bytes untouched', () => {
     const { raw, env } = applicationEnvironment(entries('A=1', 'NODE_OPTIONS=old', 'HAINIT_APP_NODE_OPTIONS=--require x', 'B=\xff\xfe', 'HAINIT_APP_UV_THREADPOOL_SIZE=64'));
-    assert.deepEqual(raw.map((b) => b.toString('latin1')), ['A=1', 'NODE_OPTIONS=--require x', 'B=\xff\xfe', 'UV_THREADPOOL_SIZE=64']);
+    // not all ASCII: the child gets the bytes, as Buffers
+    assert.ok(raw.every((b) => Buffer.isBuffer(b)));
+    assert.deepEqual(raw.map((b) => (b as Buffer).toString('latin1')), ['A=1', 'NODE_OPTIONS=--require x', 'B=\xff\xfe', 'UV_THREADPOOL_SIZE=64']);
     assert.equal(env.NODE_OPTIONS, '--require x');
+    assert.equal(env.B, Buffer.from('\xff\xfe', 'latin1').toString('utf8'), 'values decoded as UTF-8, as Node decodes its own');
     assert.equal(rawEntries(env), raw);
+    // all ASCII: the texts are their own bytes
+    const ascii = applicationEnvironment(entries('A=1', 'HAINIT_APP_NODE_OPTIONS=--require y', 'NODE_OPTIONS=old', 'PATH=/bin'));
+    assert.deepEqual(ascii.raw, ['A=1', 'NODE_OPTIONS=--require y', 'PATH=/bin']);
+    assert.deepEqual({ ...ascii.env }, { A: '1', NODE_OPTIONS: '--require y', PATH: '/bin' });
   });
   it('refuses a HAINIT_APP_* that names no Node setting, naming it', () => {
     assert.throws(() => applicationEnvironment(entries('HAINIT_APP_PATH=/evil')), (e: Error) => e instanceof UsageError && /HAINIT_APP_PATH: only NODE_\*/.test(e.message));
