@@ -45,8 +45,7 @@ export function rawEntries(env: NodeJS.ProcessEnv): readonly (string | Buffer)[]
  * one function holding all the loops ran long enough at every start for V8 to compile all of it
  * again with Sparkplug.
  */
-export function applicationEnvironment(texts: readonly string[]): { env: NodeJS.ProcessEnv; raw: readonly (string | Buffer)[] } {
-  const ascii = texts.every(isAscii);
+export function applicationEnvironment(texts: readonly string[], ascii = texts.every(isAscii)): { env: NodeJS.ProcessEnv; raw: readonly (string | Buffer)[] } {
   const carried = carriedSettings(texts);
   const kept = carried === undefined ? texts.slice() : withCarried(texts, carried);
   const raw = ascii ? kept : kept.map((t) => Buffer.from(t, 'latin1'));
@@ -134,8 +133,8 @@ function entriesOf(block: string): string[] {
  */
 export function environmentForTheApp(addon: NativeAddon, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const block = addon.rawEnviron();
-  const texts = block !== null ? entriesOf(block) : Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [Buffer.from(`${k}=${v}`).toString('latin1')]));
-  return applicationEnvironment(texts).env;
+  if (block !== null) return applicationEnvironment(entriesOf(block), isAscii(block)).env;
+  return applicationEnvironment(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [Buffer.from(`${k}=${v}`).toString('latin1')]))).env;
 }
 
 /**
