@@ -28,16 +28,21 @@ export const hainitName = (f: NodeFlavour): string => `${f.label} bin/hainit -- 
 export const launcherName = (f: NodeFlavour): string => `bin/hainit -- true (sh launcher, ${f.label})`;
 export const DIST_NAME = 'dist/hainit -- true';
 
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const fitLauncher: { flagIsFree(node: string): boolean; withoutFlag(text: string): string } = require('../../scripts/fit-launcher.cjs');
+
 /**
  * `hainit` as npm installs it (node_modules/.bin/hainit is bin/hainit): its sh lines, then
  * `exec node --disable-sigusr1 bin/hainit`. The launcher takes the first `node` on PATH; so that
  * each Node has its row in one hyperfine run, the bench runs a copy beside bin/hainit (same
- * ../lib) whose exec names that Node by its path, the one difference from the shipped file.
+ * ../lib) whose exec names that Node by its path, and has the flags the install would give it.
  * Only Nodes that have --disable-sigusr1 (>= 22.14, the package's engines) can run it.
  */
 export function launcherFor(f: NodeFlavour): string | undefined {
   if (spawnSync(f.node, ['--disable-sigusr1', '-e', '0'], { stdio: 'ignore' }).status !== 0) return undefined;
-  const text = fs.readFileSync(path.join(ROOT, 'bin', 'hainit'), 'utf8');
+  // with the flags the install gives this Node (scripts/fit-launcher.cjs: Node 22 without --max-semi-space-size)
+  const shipped = fs.readFileSync(path.join(ROOT, 'bin', 'hainit'), 'utf8');
+  const text = fitLauncher.flagIsFree(f.node) ? shipped : fitLauncher.withoutFlag(shipped);
   const exec = /exec node (--disable-sigusr1 [^\n]*"\$0" "\$@")/;
   if (!exec.test(text)) throw new Error('bin/hainit no longer has its line `exec node --disable-sigusr1 ... "$0" "$@"`: bench/startup.ts makes its launcher rows from it');
   const copy = path.join(ROOT, 'bin', `.bench-launcher-${f.label.replace(/\W+/g, '-')}`);
