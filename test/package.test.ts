@@ -43,6 +43,23 @@ describe('the npm package', function () {
   });
   after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
+  /**
+   * The packed tarball installed into an empty project whose PATH holds only `node` (this one),
+   * npm and sh: npm is a node script, and it runs install scripts with the `sh` on PATH (every
+   * image has one, node:*-slim too).
+   */
+  function installBare(name: string, node: string): { project: string; env: NodeJS.ProcessEnv; installed: string } {
+    const project = path.join(dir, name);
+    const bin = path.join(dir, `${name}-bin`);
+    mkdirSync(project);
+    mkdirSync(bin);
+    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? node : which(tool), path.join(bin, tool));
+    const env = { ...process.env, PATH: bin };
+    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
+    npm(['install', '--no-audit', '--no-fund', tarball], project, env);
+    return { project, env, installed: path.join(project, 'node_modules', 'hainit') };
+  }
+
   it('ships what runs and nothing else: no tests, no TypeScript sources, no bench', () => {
     const [pack] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO)) as { files: { path: string }[] }[];
     const files = pack.files.map((f) => f.path).sort();
@@ -58,19 +75,9 @@ describe('the npm package', function () {
   });
 
   it('installs with no compiler on PATH (node, npm and sh only: no cc, make or python3) from its prebuild, and runs', () => {
-    const project = path.join(dir, 'bare');
-    const bin = path.join(dir, 'bare-bin');
-    mkdirSync(project);
-    mkdirSync(bin);
-    // npm is a node script, and it runs install scripts with the `sh` on PATH (every image has one,
-    // node:*-slim too); a shell is all the bare PATH holds beside node and npm.
-    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? NODE : which(tool), path.join(bin, tool));
-    const bare = { ...process.env, PATH: bin };
+    const { project, env: bare, installed } = installBare('bare', NODE);
     const tools = spawnSync('/bin/sh', ['-c', 'for t in cc gcc make python3 node-gyp; do command -v $t; done'], { env: bare, encoding: 'utf8' });
     assert.equal(tools.stdout, '', 'no build tool is on the bare PATH');
-    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
-    npm(['install', '--no-audit', '--no-fund', tarball], project, bare);
-    const installed = path.join(project, 'node_modules', 'hainit');
     assert.ok(!existsSync(path.join(installed, 'build')), 'nothing was built: the prebuild was used');
     // The install script's runs of hainit made the code caches for this very Node (checked before
     // any run of ours, which would write a missing one): one for `node bin/hainit`, one for the
@@ -142,15 +149,7 @@ describe('the npm package', function () {
       console.log('      skipped: no Node 22 in node_modules/.bench (npm run bench -- --only startup installs it)');
       this.skip();
     }
-    const project = path.join(dir, 'node22');
-    const bin = path.join(dir, 'node22-bin');
-    mkdirSync(project);
-    mkdirSync(bin);
-    for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? NODE22 : which(tool), path.join(bin, tool));
-    const env = { ...process.env, PATH: bin };
-    writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
-    npm(['install', '--no-audit', '--no-fund', tarball], project, env);
-    const installed = path.join(project, 'node_modules', 'hainit');
+    const { project, env, installed } = installBare('node22', NODE22);
     const exec = /^':' \/\/; exec node ((?:--[\w=.-]+ )*)"\$0" "\$@"$/m.exec(readFileSync(path.join(installed, 'bin', 'hainit'), 'utf8'));
     assert.ok(exec, "the installed launcher has its exec line");
     const flags = exec[1].trim().split(' ');
