@@ -15,15 +15,17 @@
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const v8 = require('node:v8');
 
 const FLAG = '--max-semi-space-size=4';
 const EXEC_LINE = /^(':' \/\/; exec node (?:--[\w=.-]+ )*)"\$0" "\$@"$/m;
 
-/** Whether `node` gives code caches the same check with FLAG as without it. */
+/** Whether `node` gives code caches the same check with FLAG as without it (asked of two runs of it,
+ * without NODE_OPTIONS, as the launcher runs it: a FLAG given there would hide the difference). */
 function flagIsFree(node = process.execPath) {
-  const tag = (flags) => execFileSync(node, [...flags, '-p', "require('node:v8').cachedDataVersionTag()"], { encoding: 'utf8' }).trim();
-  return node === process.execPath ? tag([FLAG]) === String(v8.cachedDataVersionTag()) : tag([FLAG]) === tag([]);
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const tag = (flags) => execFileSync(node, [...flags, '-p', "require('node:v8').cachedDataVersionTag()"], { encoding: 'utf8', env }).trim();
+  return tag([FLAG]) === tag([]);
 }
 
 /** The launcher's text with FLAG taken out of its exec line (unchanged if it is not there). */
