@@ -392,6 +392,8 @@ export class Supervisor {
       this.stop.sequence.again(e?.signal ?? stopSignal);
       return;
     }
+    // The bound first: whatever fails below (a bug is only logged), hainit exits when the grace period is over.
+    if (this.shutdownBy === undefined) this.armGracePeriod();
     if (e) log.info(`shutdown: ${signalName(e.signal)} from ${describeSender(e)}`);
     this.shutdownBy = e?.signal ?? stopSignal;
     this.watchdog?.stop();
@@ -410,6 +412,11 @@ export class Supervisor {
       this.stop = { sequence: new ShutdownSequence(config, clock, log, this.actions), forShutdown: true, phase: 'draining' };
       void this.stop.sequence.run(stopSignal);
     }
+  }
+
+  /** run() resolves when the grace period is over, whatever is still running then. */
+  private armGracePeriod(): void {
+    const { log, config, clock } = this.d;
     void clock.sleep(config.gracePeriodMs, this.ended.signal).then(() => {
       if (this.ended.signal.aborted) return;
       setExitFlushMs(0); // the grace period is a promise: no waiting for a slow log reader now

@@ -24,10 +24,13 @@ function configOf(...argv: string[]): Config {
 /** Keeps the error lines, so a test can see which step was named. */
 class ErrorLines extends Logger {
   readonly lines: string[] = [];
+  /** a line matching it throws (a bug in the logger) */
+  faultOn: RegExp | undefined;
   constructor() {
     super('error', 'text');
   }
   override write(level: string, msg: string): void {
+    if (this.faultOn?.test(msg)) throw new Error('injected fault: log');
     if (level === 'error') this.lines.push(msg);
   }
 }
@@ -342,6 +345,20 @@ describe('Supervisor: a bug on the way out still ends in the exit with the child
     assert.deepEqual(w.killsOf(SIGKILL), [`9100 ${w.child} ${SIGKILL}`], 'SIGKILL one second before the grace period ends');
     assert.equal(await run, 137);
     assert.deepEqual(internalErrors(w).map((l) => l.split(' (hainit')[0]), ['internal error in the shutdown (the processes to SIGKILL)', 'internal error in the leftover cleanup']);
+  });
+
+  it('the shutdown fails as it begins (its first line throws) and nothing ends the child: hainit still exits when the grace period is over', async () => {
+    const w = new World();
+    w.honours = new Set(); // a child no signal ends (stuck in the kernel)
+    let code: number | undefined;
+    void w.supervisor(configOf('--grace-period', '5s')).run().then((c) => (code = c));
+    await until(w, 100);
+    w.log.faultOn = /^shutdown: SIGTERM from/;
+    // in hainit the router's event ends in the uncaughtException handler ("supervision continues")
+    assert.throws(() => w.signal(SIGTERM), /injected fault: log/);
+    w.log.faultOn = undefined;
+    await until(w, 5000);
+    assert.equal(code, 137, 'run() resolved with the grace period (EXIT_GRACE_OVER)');
   });
 
   it('a listener of the phase throws (draining, then exited): the shutdown goes on and run() resolves', async () => {
