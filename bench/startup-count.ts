@@ -33,7 +33,7 @@ import * as path from 'node:path';
 import { ROOT, ensureNode22, mean, median, nodeFlavours, table } from './util';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const fitLauncher: { FLAG: string; flagIsFree(node: string): boolean } = require('../../scripts/fit-launcher.cjs');
+const fitLauncher: { FLAG: string; flagIsFree(node: string): boolean; execLine(text: string): { index: number; flags: string[] } } = require('../../scripts/fit-launcher.cjs');
 
 function instructions(argv: string[]): number {
   const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
@@ -67,13 +67,12 @@ function ownPart(node: string, marked: string, args: string[]): { own: number; t
 
 /** bin/hainit's launcher: its Node flags, and the instructions its sh part costs up to the exec. */
 function launcher(source: string): { flags: string[]; sh: number } {
-  const m = /^(':' \/\/; exec node ((?:--[\w=.-]+ )*)"\$0" "\$@")$/m.exec(source);
-  if (!m) throw new Error('bin/hainit has no line `exec node FLAGS "$0" "$@"`');
+  const { index, flags } = fitLauncher.execLine(source);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hainit-count-'));
   try {
     const lines = path.join(dir, 'launcher');
-    fs.writeFileSync(lines, source.slice(0, source.indexOf(m[1])));
-    return { flags: m[2].trim().split(' '), sh: instructions(['/bin/sh', lines, '--', 'true']) };
+    fs.writeFileSync(lines, source.slice(0, index));
+    return { flags, sh: instructions(['/bin/sh', lines, '--', 'true']) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -152,9 +152,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 
 /** The Node flags of bin/hainit's launcher (its `exec node FLAGS "$0" "$@"` line). */
 export function launcherFlags() {
-  const m = /^':' \/\/; exec node ((?:--[\w=.-]+ )*)"\$0" "\$@"$/m.exec(readFileSync(path.join(root, 'bin', 'hainit'), 'utf8'));
-  if (!m) throw new Error('bundle.mjs: bin/hainit has no line `exec node FLAGS "$0" "$@"`');
-  return m[1].trim().split(' ');
+  return require('./scripts/fit-launcher.cjs').execLine(readFileSync(path.join(root, 'bin', 'hainit'), 'utf8')).flags;
 }
 
 /** The name bin/hainit gives the code cache of Node VERSION run with EXEC_ARGV (the same rule). */
