@@ -242,6 +242,35 @@ describe('on a terminal', function () {
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
     });
+
+    // CI saw this race once: bash wrote its prompt while hainit wrote a log line, and a
+    // non-blocking write to a terminal another process is writing to fails with EAGAIN (the
+    // kernel's tty write lock). The line waited in hainit's queue, and hainit stopped itself with
+    // it. Here the wait is made long on purpose: Ctrl-S stops the terminal's output (input goes on),
+    // the child stops itself, and Ctrl-Q comes a moment later, while hainit is about to stop.
+    it('a log line the terminal could not take at once is written before hainit stops itself, not once it is continued', async () => {
+      const r = await ptyRun(SHELL, [
+        ['expect', PROMPT],
+        ['send', hainit('sh', '-c', 'read x; kill -TSTP $$; exec cat')],
+        ['expect', 'ready:'],
+        ['sleep', 0.3],
+        ['send', '\x13'], // Ctrl-S: the terminal's output stops
+        ['sleep', 0.1],
+        ['send', 'go\n'], // the child reads it and stops itself with SIGTSTP
+        ['sleep', 0.3],
+        ['send', '\x11'], // Ctrl-Q: the output goes on
+        ['expect', 'child stopped by SIGTSTP: hainit stops itself'],
+        ['expect', '\\[1\\]\\+\\s+Stopped\\s'],
+        ['expect', PROMPT],
+        ['send', 'fg\n'],
+        ['expect', 'SIGCONT passed on'],
+        ['send', 'five\n'],
+        ['expect', 'five[\\s\\S]*five'],
+        ...END_CAT_AND_EXIT,
+      ], { env: shellEnv, timeoutMs: 15_000 });
+      assert.equal(r.failed, null, r.output);
+      assert.equal(r.code, 0, r.output);
+    });
   });
 
   it('input typed at the terminal reaches the child (tac reverses it)', async () => {

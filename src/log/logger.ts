@@ -28,6 +28,12 @@ export class Logger {
     outputFor(this.fd).write(this.line(level, msg, fields));
   }
 
+  /** Writes what waits in the queue while the reader takes it, for at most `ms`, blocking: for
+   * the moment before hainit stops itself (a stopped hainit writes nothing) or exits. */
+  flushSync(ms: number): void {
+    outputFor(this.fd).flushSync(ms);
+  }
+
   private line(level: LogLevel, msg: string, fields: Fields): string {
     if (this.format === 'json') {
       return JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n';

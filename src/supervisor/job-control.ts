@@ -13,6 +13,13 @@ const SIGTTOU = 22;
 const TERMINAL_STOPS: readonly number[] = [SIGTSTP, SIGTTIN, SIGTTOU];
 /** How long, at most, the record of the SIGCONT that continued hainit is waited for. */
 const RESUME_RECORD_WAIT_MS = 1000;
+/**
+ * How long, at most, hainit waits for its log lines to be taken before it stops itself. A
+ * non-blocking write to a terminal fails with EAGAIN while another process (the shell writing its
+ * prompt) writes to it, and a line left queued would wait for the next SIGCONT. The child is
+ * stopped already, so a reader that takes nothing only delays the shell's "Stopped" by this much.
+ */
+const STOP_FLUSH_MS = 500;
 /** fd 0 is not hainit's controlling terminal: there is nothing to hand over */
 const ENOTTY = 25;
 
@@ -66,6 +73,7 @@ export class JobControl {
     // (SIGTTIN): the SIGCONT that continues hainit is passed on here, after the hand-over, not
     // by the signal handler.
     this.hold();
+    log.flushSync(STOP_FLUSH_MS);
     const rc = addon.stopSelf(sig);
     if (rc < 0) log.warn(`cannot stop hainit itself with ${name}: continuing the child`, { errno: -rc });
     const handed = this.handTerminalTo(childPid);
