@@ -48,7 +48,7 @@ describe('the npm package', function () {
    * npm and sh: npm is a node script, and it runs install scripts with the `sh` on PATH (every
    * image has one, node:*-slim too).
    */
-  function installBare(name: string, node: string): { project: string; env: NodeJS.ProcessEnv; installed: string } {
+  function installBare(name: string, node: string, npmFlags: string[] = []): { project: string; env: NodeJS.ProcessEnv; installed: string } {
     const project = path.join(dir, name);
     const bin = path.join(dir, `${name}-bin`);
     mkdirSync(project);
@@ -56,7 +56,7 @@ describe('the npm package', function () {
     for (const tool of ['node', 'npm', 'sh']) symlinkSync(tool === 'node' ? node : which(tool), path.join(bin, tool));
     const env = { ...process.env, PATH: bin };
     writeFileSync(path.join(project, 'package.json'), '{"name":"consumer","version":"1.0.0","private":true}\n');
-    npm(['install', '--no-audit', '--no-fund', tarball], project, env);
+    npm(['install', '--no-audit', '--no-fund', ...npmFlags, tarball], project, env);
     return { project, env, installed: path.join(project, 'node_modules', 'hainit') };
   }
 
@@ -95,6 +95,23 @@ describe('the npm package', function () {
     assert.match(d.stderr, /start-up code cache accepted/);
     // the launcher's (node_modules/.bin/hainit is the launcher): the one the tests below remove
     bareProject = { project, env: bare, installed, cache: launcherCache };
+  });
+
+  // npm 11 warns about every dependency's install script that the project's allowScripts does not
+  // name, and skips those it denies or all of them under --ignore-scripts: hainit then has no
+  // install step at all, and must still run from its prebuild.
+  it('installs with its install script not run (--ignore-scripts, or denied by allowScripts): the prebuild loads, the first run makes the code cache', () => {
+    const { project, env, installed } = installBare('no-scripts', NODE, ['--ignore-scripts']);
+    assert.ok(!existsSync(path.join(installed, 'build')), 'nothing was built');
+    assert.deepEqual(readdirSync(path.join(installed, 'lib')).filter((f) => f.endsWith('.cache')), [], 'no install step made a cache');
+    const hainit = path.join(project, 'node_modules', '.bin', 'hainit');
+    const first = spawnSync(hainit, ['-v', '--', 'sh', '-c', 'exit 3'], { encoding: 'utf8', env });
+    assert.equal(first.status, 3, first.stderr);
+    assert.match(first.stderr, /start-up code cache none/);
+    assert.match(first.stderr, /native addon loaded from the package/);
+    const next = spawnSync(hainit, ['-v', '--', 'sh', '-c', 'exit 4'], { encoding: 'utf8', env });
+    assert.equal(next.status, 4, next.stderr);
+    assert.match(next.stderr, /start-up code cache accepted/);
   });
 
   it('without a code cache for its Node, the first run makes one and the next start takes it', function () {
