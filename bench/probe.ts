@@ -198,7 +198,7 @@ function cpuUs(pid: number): number {
  * are context.
  */
 export async function measureProbe(subjects: ProbeSubject[], passes: number, seconds: number): Promise<ProbeResult[]> {
-  if (!which('wrk')) throw new Error('wrk not found');
+  if (!which('wrk')) throw new Error('wrk not found (Debian: apt-get install wrk)');
   const running = new Map<string, Running>();
   const modes: ProbeMode[] = ['keep-alive', 'close'];
   const results: ProbeResult[] = [];

@@ -96,7 +96,7 @@ export interface StartupResult {
  */
 export function measureStartup(rows: Row[], runs: number, tmp: string, passes: number): StartupResult[] {
   const hyperfine = which('hyperfine');
-  if (!hyperfine) throw new Error('hyperfine not found');
+  if (!hyperfine) throw new Error('hyperfine not found (Debian: apt-get install hyperfine)');
   const json = path.join(tmp, 'startup.json');
   // -N: no intermediate shell; hyperfine splits each command shell-style, so quote what needs it.
   const quote = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
