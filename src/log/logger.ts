@@ -29,7 +29,8 @@ export class Logger {
   }
 
   /** Writes what waits in the queue while the reader takes it, for at most `ms`, blocking: for
-   * the moment before hainit stops itself (a stopped hainit writes nothing) or exits. */
+   * the moment before hainit stops itself (a stopped hainit writes nothing; exits use main's
+   * asynchronous flush). */
   flushSync(ms: number): void {
     outputFor(this.fd).flushSync(ms);
   }
