@@ -112,6 +112,9 @@ describe('on a terminal', function () {
       ['expect', PROMPT],
       ['send', 'exit 0\n'],
     ];
+    // A line typed at the terminal: its echo, then cat's copy (hainit's log lines may come between);
+    // then cat's input ends and the shell leaves.
+    const catCopiesThenExit = (word: string): PtyStep[] => [['send', `${word}\n`], ['expect', `${word}[\\s\\S]*${word}`], ...END_CAT_AND_EXIT];
     const STATES = 'p=$(jobs -p); set -- $(cat /proc/$p/task/*/children); echo "states $(cut -d" " -f3 /proc/$p/stat) $(cut -d" " -f3 /proc/$1/stat)"\n';
 
     it('Ctrl-Z: hainit and its child stop, the shell reports the job stopped; fg and bg continue it; Ctrl-C then gives 130', async () => {
@@ -181,9 +184,7 @@ describe('on a terminal', function () {
         ['send', 'fg\n'],
         ['expect', 'terminal handed back to the child'],
         ['expect', 'SIGCONT passed on'],
-        ['send', 'two\n'],
-        ['expect', 'two[\\s\\S]*two'],
-        ...END_CAT_AND_EXIT,
+        ...catCopiesThenExit('two'),
       ], { env: shellEnv, timeoutMs: 20_000 });
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
@@ -235,9 +236,7 @@ describe('on a terminal', function () {
         ['send', 'fg\n'],
         ['expect', 'terminal handed back to the child'],
         ['expect', 'SIGCONT passed on'],
-        ['send', 'four\n'],
-        ['expect', 'four[\\s\\S]*four'],
-        ...END_CAT_AND_EXIT,
+        ...catCopiesThenExit('four'),
       ], { env: shellEnv, timeoutMs: 20_000 });
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
@@ -264,9 +263,7 @@ describe('on a terminal', function () {
         ['expect', PROMPT],
         ['send', 'fg\n'],
         ['expect', 'SIGCONT passed on'],
-        ['send', 'five\n'],
-        ['expect', 'five[\\s\\S]*five'],
-        ...END_CAT_AND_EXIT,
+        ...catCopiesThenExit('five'),
       ], { env: shellEnv, timeoutMs: 15_000 });
       assert.equal(r.failed, null, r.output);
       assert.equal(r.code, 0, r.output);
