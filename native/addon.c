@@ -25,7 +25,7 @@
 
 #include <sys/stat.h>
 
-static struct { int fd; dev_t dev; ino_t ino; } inherited[256];
+static struct { int fd; dev_t dev; ino_t ino; int pipe; } inherited[256];
 static int ninherited;
 
 /* Node opens files of its own during start-up on other threads (NODE_EXTRA_CA_CERTS, …) that
@@ -38,42 +38,44 @@ static int node_own_path(const char *link) {
 }
 
 /* Descriptors open when the addon loads that Node did not open: Node's own are event polls,
- * eventfds and pipes whose both ends it holds. Everything hainit opens later is excluded. */
+ * eventfds and pipes whose both ends it holds. Everything hainit opens later is excluded.
+ * Only what is compared later is kept (descriptor, device, inode): each link is judged as it is
+ * read, and a pipe is known by its inode, which both of its ends share. */
 static void snapshot_inherited(void) {
-  static struct { int fd; char link[4096]; } seen[256];
-  int nseen = 0;
   DIR *d = opendir("/proc/self/fd");
   if (!d) return;
   int dfd = dirfd(d);
   struct dirent *e;
-  while ((e = readdir(d)) && nseen < 256) {
+  while ((e = readdir(d)) && ninherited < 256) {
     int fd = atoi(e->d_name);
     if (e->d_name[0] == '.' || fd < 3 || fd == dfd) continue;
-    char path[64];
+    char path[64], link[4096];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, seen[nseen].link, sizeof seen[nseen].link - 1);
+    ssize_t n = readlink(path, link, sizeof link - 1);
     if (n < 0) continue;
-    seen[nseen].link[n] = 0;
-    seen[nseen].fd = fd;
-    nseen++;
-  }
-  closedir(d);
-  for (int i = 0; i < nseen; i++) {
-    if (strncmp(seen[i].link, "anon_inode:", 11) == 0) continue;
-    int pair = 0;
-    if (strncmp(seen[i].link, "pipe:", 5) == 0)
-      for (int j = 0; j < nseen; j++)
-        if (j != i && strcmp(seen[i].link, seen[j].link) == 0) pair = 1;
-    if (pair || node_own_path(seen[i].link)) continue;
+    link[n] = 0;
+    if (strncmp(link, "anon_inode:", 11) == 0) continue;
     /* the memfd the binary's entry stub made for this very addon (native/entry/stub.c) */
-    if (strncmp(seen[i].link, "/memfd:hainit.node", 18) == 0) continue;
+    if (strncmp(link, "/memfd:hainit.node", 18) == 0) continue;
+    if (node_own_path(link)) continue;
     struct stat st;
-    if (fstat(seen[i].fd, &st) < 0) continue;
-    inherited[ninherited].fd = seen[i].fd;
+    if (fstat(fd, &st) < 0) continue;
+    inherited[ninherited].fd = fd;
     inherited[ninherited].dev = st.st_dev;
     inherited[ninherited].ino = st.st_ino;
+    inherited[ninherited].pipe = strncmp(link, "pipe:", 5) == 0;
     ninherited++;
   }
+  closedir(d);
+  /* a pipe open at both ends is Node's own */
+  int kept = 0;
+  for (int i = 0; i < ninherited; i++) {
+    int pair = 0;
+    for (int j = 0; inherited[i].pipe && j < ninherited && !pair; j++)
+      pair = j != i && inherited[j].pipe && inherited[j].dev == inherited[i].dev && inherited[j].ino == inherited[i].ino;
+    if (!pair) inherited[kept++] = inherited[i];
+  }
+  ninherited = kept;
 }
 
 static int32_t get_i32(napi_env env, napi_value v) {

@@ -113,11 +113,10 @@ describe('the child process', function () {
     }
   });
 
-  // KNOWN BUG (fails intermittently until fixed): native/addon.c snapshot_inherited() takes every
-  // fd open when the addon loads, other than anon inodes and pipe pairs, as "inherited"; fds Node
-  // itself has open at that moment (a pipe end, the NODE_EXTRA_CA_CERTS file) are then passed to
-  // the child with close-on-exec cleared, and so is whatever later reuses that number (e.g. the
-  // health endpoint's listening socket). Seen as fd 20/21 -> pipe:[..], ca-certificates.crt, socket:[..].
+  // native/addon.c snapshot_inherited() takes the descriptors open when the addon loads, less
+  // Node's own (anon inodes, pipes open at both ends, the NODE_EXTRA_CA_CERTS file); at spawn one
+  // passes only if it is still the same file, so a number Node freed and hainit reused (the health
+  // endpoint's socket, below) never leaks.
   it('has fds 0-2 and the descriptors hainit inherited (fd 5 -> a file), and none of hainit\'s own', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hainit-fd-'));
     const file = path.join(dir, 'inherited.txt');
@@ -142,6 +141,19 @@ describe('the child process', function () {
     } finally {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes on an inherited pipe end (fd 6): only a pipe open at both ends is taken for Node\'s own', async () => {
+    // the read end on fd 6, the write end close-on-exec (Python's default): what a shell's
+    // `cmd 6< <(producer)` gives
+    const prefix = [PYTHON, '-c', 'import os, sys; r, w = os.pipe(); os.dup2(r, 6); os.execvp(sys.argv[1], sys.argv[1:])'];
+    for (const asPid1 of [true, false]) {
+      const r = await runHainit([PYTHON, PROCINFO], { asPid1, prefix, stdin: '' });
+      assert.equal(r.code, 0, r.stderr);
+      const fds = info(r.stdout).fds;
+      assert.match(fds['6'] ?? 'closed', /^pipe:\[\d+\]$/, `fd 6 passed through to the child: ${JSON.stringify(fds)}`);
+      assert.equal(Object.values(fds).filter((t) => t === fds['6']).length, 1, 'one end of that pipe, not both');
     }
   });
 
