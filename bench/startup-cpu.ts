@@ -69,12 +69,37 @@ function main(): void {
   const times = JSON.parse(execFileSync('python3', ['-c', MEASURE], { input: JSON.stringify([commands, runs]), encoding: 'utf8', maxBuffer: 1 << 24 })) as Record<string, number[]>;
   const rows = commands.map((c) => {
     const label = /\((?:sh launcher, )?(node \d+)\)$/.exec(c.name)?.[1] as string;
-    const ref = median(times[`node -e 0 (${label})`]);
+    const ref = times[`node -e 0 (${label})`];
     const own = median(times[c.name]);
-    return [c.name, own.toFixed(2), c.name.startsWith('node -e 0') ? '' : `${(own / ref).toFixed(3)}x`];
+    if (c.name.startsWith('node -e 0')) return [c.name, own.toFixed(2), '', ''];
+    const [lo, hi] = ratioInterval(times[c.name], ref);
+    return [c.name, own.toFixed(2), `${(own / median(ref)).toFixed(3)}x`, `${lo.toFixed(3)}-${hi.toFixed(3)}x`];
   });
   process.stdout.write(`Start-up CPU time (user + system, wait4; hainit with the \`true\` it waits for), median of ${runs} interleaved runs, against the same Node's \`node -e 0\`:\n\n`);
-  process.stdout.write(table(['command', 'CPU ms', '/ node -e 0'], rows) + '\n');
+  process.stdout.write(table(['command', 'CPU ms', '/ node -e 0', '95% interval'], rows) + '\n');
+  process.stdout.write('\nThe interval is the ratio of medians over 2000 resamplings of both commands\' runs (bootstrap,\n2.5th to 97.5th percentile): a target inside it is neither met nor missed by this run.\n');
+}
+
+/**
+ * The 2.5th and 97.5th percentiles of median(a) / median(b) over resamplings of a and b (the
+ * bootstrap; a fixed seed, so a rerun on the same numbers prints the same interval). CPU times on a
+ * shared machine move by a few per cent from run to run: one ratio of medians cannot tell 1.09
+ * from 1.11.
+ */
+function ratioInterval(a: readonly number[], b: readonly number[], rounds = 2000): [number, number] {
+  let seed = 0x9e3779b9;
+  const random = (): number => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const resample = (xs: readonly number[]): number[] => xs.map(() => xs[Math.floor(random() * xs.length)]);
+  const ratios: number[] = [];
+  for (let i = 0; i < rounds; i++) ratios.push(median(resample(a)) / median(resample(b)));
+  ratios.sort((x, y) => x - y);
+  return [ratios[Math.floor(rounds * 0.025)], ratios[Math.ceil(rounds * 0.975) - 1]];
 }
 
 main();
