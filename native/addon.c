@@ -25,7 +25,7 @@
 
 #include <sys/stat.h>
 
-static struct { int fd; dev_t dev; ino_t ino; int pipe; } inherited[256];
+static struct { int fd; dev_t dev; ino_t ino; int pipe, paired; } inherited[256];
 static int ninherited;
 
 /* Node opens files of its own during start-up on other threads (NODE_EXTRA_CA_CERTS, …) that
@@ -64,17 +64,20 @@ static void snapshot_inherited(void) {
     inherited[ninherited].dev = st.st_dev;
     inherited[ninherited].ino = st.st_ino;
     inherited[ninherited].pipe = strncmp(link, "pipe:", 5) == 0;
+    inherited[ninherited].paired = 0;
     ninherited++;
   }
   closedir(d);
-  /* a pipe open at both ends is Node's own */
+  /* A pipe open at both ends is Node's own: both ends are marked, then the rest kept. (Marked
+   * before any is moved: pipe2 takes the two lowest free numbers, so an inherited descriptor can
+   * stand between the two ends of one of Node's pipes.) */
+  for (int i = 0; i < ninherited; i++)
+    for (int j = i + 1; inherited[i].pipe && j < ninherited; j++)
+      if (inherited[j].pipe && inherited[j].dev == inherited[i].dev && inherited[j].ino == inherited[i].ino)
+        inherited[i].paired = inherited[j].paired = 1;
   int kept = 0;
-  for (int i = 0; i < ninherited; i++) {
-    int pair = 0;
-    for (int j = 0; inherited[i].pipe && j < ninherited && !pair; j++)
-      pair = j != i && inherited[j].pipe && inherited[j].dev == inherited[i].dev && inherited[j].ino == inherited[i].ino;
-    if (!pair) inherited[kept++] = inherited[i];
-  }
+  for (int i = 0; i < ninherited; i++)
+    if (!inherited[i].paired) inherited[kept++] = inherited[i];
   ninherited = kept;
 }
 

@@ -157,6 +157,21 @@ describe('the child process', function () {
     }
   });
 
+  it('leaves out Node\'s own pipes when inherited descriptors stand between their two ends', async () => {
+    // Inherited files on every even number from 4 to 40, the odd ones free: each pipe Node makes
+    // at start-up takes two odd numbers around an inherited one (pipe2 takes the lowest free).
+    const prefix = [PYTHON, '-c', 'import os, sys\nfor n in range(3, 41): os.dup2(os.open("/dev/null", os.O_RDONLY), n) if n % 2 == 0 else None\nfor n in range(3, 41, 2):\n  try: os.close(n)\n  except OSError: pass\nos.execvp(sys.argv[1], sys.argv[1:])'];
+    const even = Array.from({ length: 19 }, (_, i) => String(4 + 2 * i));
+    for (const asPid1 of [true, false]) {
+      const r = await runHainit([PYTHON, PROCINFO], { asPid1, prefix, stdin: '' });
+      assert.equal(r.code, 0, r.stderr);
+      const fds = info(r.stdout).fds;
+      for (const n of even) assert.equal(fds[n], '/dev/null', `fd ${n} passed through: ${JSON.stringify(fds)}`);
+      const odd = Object.keys(fds).filter((n) => Number(n) > 2 && Number(n) < 41 && Number(n) % 2 === 1);
+      assert.deepEqual(odd, [], `no descriptor of hainit's own between the inherited ones: ${JSON.stringify(fds)}`);
+    }
+  });
+
   it('does not get the health endpoint\'s listening socket (--health-listen)', async () => {
     const port = await freePort();
     const base = await baseline(['pipe', 'pipe', 'pipe']);
