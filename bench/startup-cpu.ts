@@ -3,7 +3,7 @@
  * waits for) against the same Node's `node -e 0`, on every Node the bench knows, and through the sh
  * launcher with the flags the install gives that Node (scripts/fit-launcher.cjs).
  *
- *   npm run build && node lib/bench/startup-cpu.js [RUNS]    (default 60 runs per command)
+ *   npm run build && node lib/bench/startup-cpu.js [RUNS]    (default 150 runs per command)
  *
  * Why a third measure beside hyperfine's wall times (section 1) and callgrind's counts
  * (startup-count.ts): wall times on this shared 2-core machine move by ±0.1 in the ratio from run
@@ -33,6 +33,7 @@ const MEASURE = `
 import json, os, subprocess, sys
 commands, runs = json.load(sys.stdin)
 out = {c['name']: [] for c in commands}
+faults = {c['name']: [] for c in commands}
 for i in range(runs):
     for c in (commands if i % 2 == 0 else commands[::-1]):
         env = dict(os.environ)
@@ -41,11 +42,12 @@ for i in range(runs):
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = status
         out[c['name']].append((ru.ru_utime + ru.ru_stime) * 1000)
-json.dump(out, sys.stdout)
+        faults[c['name']].append(ru.ru_minflt)
+json.dump([out, faults], sys.stdout)
 `;
 
 function main(): void {
-  const runs = Number(process.argv[2] ?? 60);
+  const runs = Number(process.argv[2] ?? 150);
   ensureNode22();
   const hainit = path.join(ROOT, 'bin', 'hainit');
   const source = fs.readFileSync(hainit, 'utf8');
@@ -66,18 +68,19 @@ function main(): void {
   }
   // warm-up: each form makes the code cache for its flags if it has none (as the install does)
   for (const c of commands) spawnSync(c.argv[0], [...c.argv.slice(1, -1), 'sh', '-c', 'kill $$'], { stdio: 'ignore', env: c.path ? { ...process.env, PATH: `${c.path}:${process.env.PATH}` } : process.env });
-  const times = JSON.parse(execFileSync('python3', ['-c', MEASURE], { input: JSON.stringify([commands, runs]), encoding: 'utf8', maxBuffer: 1 << 24 })) as Record<string, number[]>;
+  const [times, faults] = JSON.parse(execFileSync('python3', ['-c', MEASURE], { input: JSON.stringify([commands, runs]), encoding: 'utf8', maxBuffer: 1 << 24 })) as Record<string, number[]>[];
   const rows = commands.map((c) => {
     const label = /\((?:sh launcher, )?(node \d+)\)$/.exec(c.name)?.[1] as string;
     const ref = times[`node -e 0 (${label})`];
     const own = median(times[c.name]);
-    if (c.name.startsWith('node -e 0')) return [c.name, own.toFixed(2), '', ''];
+    const pageFaults = String(median(faults[c.name]));
+    if (c.name.startsWith('node -e 0')) return [c.name, own.toFixed(2), '', '', pageFaults];
     const [lo, hi] = ratioInterval(times[c.name], ref);
-    return [c.name, own.toFixed(2), `${(own / median(ref)).toFixed(3)}x`, `${lo.toFixed(3)}-${hi.toFixed(3)}x`];
+    return [c.name, own.toFixed(2), `${(own / median(ref)).toFixed(3)}x`, `${lo.toFixed(3)}-${hi.toFixed(3)}x`, pageFaults];
   });
   process.stdout.write(`Start-up CPU time (user + system, wait4; hainit with the \`true\` it waits for), median of ${runs} interleaved runs, against the same Node's \`node -e 0\`:\n\n`);
-  process.stdout.write(table(['command', 'CPU ms', '/ node -e 0', '95% interval'], rows) + '\n');
-  process.stdout.write('\nThe interval is the ratio of medians over 2000 resamplings of both commands\' runs (bootstrap,\n2.5th to 97.5th percentile): a target inside it is neither met nor missed by this run.\n');
+  process.stdout.write(table(['command', 'CPU ms', '/ node -e 0', '95% interval', 'page faults'], rows) + '\n');
+  process.stdout.write('\nThe interval is the ratio of medians over 2000 resamplings of both commands\' runs (bootstrap,\n2.5th to 97.5th percentile): a target inside it is neither met nor missed by this run. Page faults: the\nmedian of minor faults (ru_minflt, the `true` child\'s about 50 included), which repeat where times do not.\n');
 }
 
 /**
