@@ -49,6 +49,13 @@ function baseline(stdio: Array<'pipe' | 'ignore' | number>): Promise<ProcInfo> {
   });
 }
 
+/** The child's descriptors, hainit started through `prefix` (which sets up what it inherits). */
+async function childFds(asPid1: boolean, prefix: string[]): Promise<Record<string, string>> {
+  const r = await runHainit([PYTHON, PROCINFO], { asPid1, prefix, stdin: '' });
+  assert.equal(r.code, 0, r.stderr);
+  return info(r.stdout).fds;
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -149,9 +156,7 @@ describe('the child process', function () {
     // `cmd 6< <(producer)` gives
     const prefix = [PYTHON, '-c', 'import os, sys; r, w = os.pipe(); os.dup2(r, 6); os.execvp(sys.argv[1], sys.argv[1:])'];
     for (const asPid1 of [true, false]) {
-      const r = await runHainit([PYTHON, PROCINFO], { asPid1, prefix, stdin: '' });
-      assert.equal(r.code, 0, r.stderr);
-      const fds = info(r.stdout).fds;
+      const fds = await childFds(asPid1, prefix);
       assert.match(fds['6'] ?? 'closed', /^pipe:\[\d+\]$/, `fd 6 passed through to the child: ${JSON.stringify(fds)}`);
       assert.equal(Object.values(fds).filter((t) => t === fds['6']).length, 1, 'one end of that pipe, not both');
     }
@@ -160,12 +165,16 @@ describe('the child process', function () {
   it('leaves out Node\'s own pipes when inherited descriptors stand between their two ends', async () => {
     // Inherited files on every even number from 4 to 40, the odd ones free: each pipe Node makes
     // at start-up takes two odd numbers around an inherited one (pipe2 takes the lowest free).
-    const prefix = [PYTHON, '-c', 'import os, sys\nfor n in range(3, 41): os.dup2(os.open("/dev/null", os.O_RDONLY), n) if n % 2 == 0 else None\nfor n in range(3, 41, 2):\n  try: os.close(n)\n  except OSError: pass\nos.execvp(sys.argv[1], sys.argv[1:])'];
+    const prefix = [PYTHON, '-c', [
+      'import os, sys',
+      'null = os.open("/dev/null", os.O_RDONLY)',
+      'for n in range(4, 41, 2): os.dup2(null, n)',
+      'for n in range(3, 41, 2): os.closerange(n, n + 1)',
+      'os.execvp(sys.argv[1], sys.argv[1:])',
+    ].join('\n')];
     const even = Array.from({ length: 19 }, (_, i) => String(4 + 2 * i));
     for (const asPid1 of [true, false]) {
-      const r = await runHainit([PYTHON, PROCINFO], { asPid1, prefix, stdin: '' });
-      assert.equal(r.code, 0, r.stderr);
-      const fds = info(r.stdout).fds;
+      const fds = await childFds(asPid1, prefix);
       for (const n of even) assert.equal(fds[n], '/dev/null', `fd ${n} passed through: ${JSON.stringify(fds)}`);
       const odd = Object.keys(fds).filter((n) => Number(n) > 2 && Number(n) < 41 && Number(n) % 2 === 1);
       assert.deepEqual(odd, [], `no descriptor of hainit's own between the inherited ones: ${JSON.stringify(fds)}`);
